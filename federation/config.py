@@ -1,0 +1,58 @@
+"""Settings: defaults < FEDERATION_* environment variables < what create_app() is given."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def settings_from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Read every setting the service knows from the environment (see README, Configuration)."""
+    default_db = "sqlite:///" + str(Path(instance_path) / "federation.db")
+    base_url = env.get("FEDERATION_BASE_URL") or DEFAULT_BASE_URL
+    return {
+        "FEDERATION_DATABASE_URL": env.get("FEDERATION_DATABASE_URL") or default_db,
+        # Stored without a trailing slash: it is the `origin` of every local object and the
+        # prefix of every public URL we hand out, so one spelling must win.
+        "FEDERATION_BASE_URL": base_url.rstrip("/"),
+        "FEDERATION_INSTANCE_NAME": env.get("FEDERATION_INSTANCE_NAME") or "Solidarity federation",
+        # Nothing durable is signed with it yet; a per-process random key is a safe default.
+        "SECRET_KEY": env.get("FEDERATION_SECRET_KEY") or secrets.token_hex(32),
+        # Werkzeug answers 413 before the body is read when Content-Length exceeds this, and
+        # stops reading a streamed body at this size.
+        "MAX_CONTENT_LENGTH": _int(env, "FEDERATION_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+    }
+
+
+def load_settings(instance_path: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults < environment < explicit overrides (tests and embedding)."""
+    settings = settings_from_env(os.environ, instance_path)
+    settings.update(
+        API_TITLE="Solidarity federation API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_SORT_KEYS=False,
+    )
+    if overrides:
+        settings.update(overrides)
+        if "FEDERATION_BASE_URL" in overrides:
+            settings["FEDERATION_BASE_URL"] = str(overrides["FEDERATION_BASE_URL"]).rstrip("/")
+    return settings

@@ -1,0 +1,270 @@
+"""Typed models: the coalition's data and the invariants that hold whatever the entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from federation.db import Base, UTCDateTime
+from schemas.vocabulary import ENDORSEMENT_LEVELS, EVENT_KINDS, EVENT_STATUSES
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Published:
+    """Columns every publishable object carries: global id, origin, change counter, times.
+
+    `version` is also SQLAlchemy's optimistic-lock column: an UPDATE only succeeds against the
+    version it read, so two admins editing at once cannot silently overwrite each other.
+    """
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    origin: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {
+            "version_id_col": cls.__table__.c.version,  # type: ignore[attr-defined]
+            "version_id_generator": False,
+        }
+
+    def touch(self, now: dt.datetime | None = None) -> None:
+        """Record a change: a new version and a new modification time."""
+        self.version += 1
+        self.updated_at = now or utcnow()
+
+
+class Coalition(Published, Base):
+    __tablename__ = "coalitions"
+
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    city_slug: Mapped[str] = mapped_column(String(64), index=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    website: Mapped[str | None] = mapped_column(String(500))
+    # [{"name": ..., "kind": ...}] in the order the admin gave; always replaced whole.
+    member_organizations: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+
+class Campaign(Published, Base):
+    """A day of action (a call) that coalitions join with parallel actions."""
+
+    __tablename__ = "campaigns"
+
+    coalition_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("coalitions.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    call_to_action: Mapped[str] = mapped_column(Text, default="")
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+
+    coalition: Mapped[Coalition] = relationship(lazy="joined", innerjoin=True)
+    endorsements: Mapped[list[Endorsement]] = relationship(
+        back_populates="campaign",
+        lazy="selectin",
+        order_by="(Endorsement.created_at, Endorsement.id)",
+        passive_deletes=True,
+    )
+
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="ends_on_after_starts_on"),
+        Index("ix_campaigns_starts_on_id", "starts_on", "id"),
+    )
+
+    @property
+    def coalition_slug(self) -> str:
+        return self.coalition.slug
+
+
+class Endorsement(Published, Base):
+    """An organization's support for a campaign, at a level short of or including striking."""
+
+    __tablename__ = "endorsements"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    organization: Mapped[str] = mapped_column(String(200))
+    coalition_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("coalitions.id", ondelete="SET NULL"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(20))
+
+    campaign: Mapped[Campaign] = relationship(back_populates="endorsements")
+    coalition: Mapped[Coalition | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint(_in("level", ENDORSEMENT_LEVELS), name="level_known"),
+        # One organization endorses a call once; it changes its level by replacing it.
+        Index("uq_endorsements_campaign_organization", "campaign_id", "organization", unique=True),
+    )
+
+    @property
+    def coalition_slug(self) -> str | None:
+        return self.coalition.slug if self.coalition else None
+
+
+class EventTag(Base):
+    __tablename__ = "event_tags"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Event(Published, Base):
+    """An action: one occurrence, or a series when `rrule` is set."""
+
+    __tablename__ = "events"
+
+    coalition_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("coalitions.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # First occurrence, stored in UTC; `timezone` is the wall clock the organizers announce in.
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(64))
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    rrule: Mapped[str | None] = mapped_column(String(500))
+    # Occurrence starts to skip, ISO 8601 in UTC (sortable, exact); see `exdates`.
+    exdate_values: Mapped[list[str]] = mapped_column("exdates", JSON, default=list)
+    # End of the last occurrence (NULL: the series never ends). Derived on every write so that
+    # a date-window query can discard most events in SQL before expanding any rule.
+    series_ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    location_name: Mapped[str | None] = mapped_column(String(300))
+    location_address: Mapped[str | None] = mapped_column(String(500))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    online_url: Mapped[str | None] = mapped_column(String(2000))
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="confirmed", index=True)
+    language: Mapped[str | None] = mapped_column(String(35))
+    # Not a foreign key: a parallel action may name a campaign held by another instance.
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+
+    coalition: Mapped[Coalition] = relationship(lazy="joined", innerjoin=True)
+    tag_rows: Mapped[list[EventTag]] = relationship(
+        lazy="selectin",
+        order_by=EventTag.position,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
+        CheckConstraint(_in("kind", EVENT_KINDS), name="kind_known"),
+        CheckConstraint(_in("status", EVENT_STATUSES), name="status_known"),
+        CheckConstraint("latitude IS NULL OR (latitude >= -90 AND latitude <= 90)", name="lat"),
+        CheckConstraint(
+            "longitude IS NULL OR (longitude >= -180 AND longitude <= 180)", name="lon"
+        ),
+        Index("ix_events_starts_at_id", "starts_at", "id"),
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+    @tags.setter
+    def tags(self, values: list[str]) -> None:
+        existing = {row.tag: row for row in self.tag_rows}
+        rows = []
+        for position, tag in enumerate(values):
+            row = existing.get(tag) or EventTag(tag=tag, position=position)
+            row.position = position
+            rows.append(row)
+        self.tag_rows = rows
+
+    @property
+    def exdates(self) -> list[dt.datetime]:
+        return [dt.datetime.fromisoformat(value) for value in self.exdate_values]
+
+    @exdates.setter
+    def exdates(self, values: list[dt.datetime]) -> None:
+        self.exdate_values = sorted({v.astimezone(dt.UTC).isoformat() for v in values})
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        fields = {
+            "name": self.location_name,
+            "address": self.location_address,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+        }
+        return fields if any(v is not None for v in fields.values()) else None
+
+    @property
+    def coalition_slug(self) -> str:
+        return self.coalition.slug
+
+    @property
+    def url(self) -> str:
+        """The event's public page on its origin instance."""
+        return f"{self.origin}/events/{self.id}"
+
+
+class Tombstone(Base):
+    """What remains of a deleted object, so its deletion can reach peers and feeds."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    deleted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is kept, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # NULL: an instance-admin token; otherwise the one coalition it may administer.
+    coalition_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("coalitions.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    coalition: Mapped[Coalition | None] = relationship(lazy="joined")
+
+    @property
+    def coalition_slug(self) -> str | None:
+        return self.coalition.slug if self.coalition else None

@@ -1,0 +1,1 @@
+"""Domain operations: functions taking the session explicitly; they flush, the caller commits."""

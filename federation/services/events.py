@@ -1,0 +1,247 @@
+"""Publishing, editing, cancelling, deleting and finding actions (events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from federation.models import Campaign, Coalition, Event, EventTag, Tombstone
+from federation.recurrence import RecurrenceError, Series, parse_series
+from federation.services.auth import Actor
+from federation.services.common import apply_changes, bury, like_pattern
+from federation.services.errors import Gone, InvalidInput, NotFound
+from federation.services.pagination import Page, datetime_key, paginate, uuid_key
+
+LOCATION_FIELDS = {
+    "name": "location_name",
+    "address": "location_address",
+    "latitude": "latitude",
+    "longitude": "longitude",
+}
+_EVENT_ATTRIBUTES = (
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "all_day",
+    "rrule",
+    "exdates",
+    "online_url",
+    "kind",
+    "tags",
+    "status",
+    "language",
+    "campaign_id",
+)
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """API field names to model attributes; `location` replaces all four columns at once."""
+    values = {name: data[name] for name in _EVENT_ATTRIBUTES if name in data}
+    if "location" in data:
+        location = data["location"] or {}
+        for field, attribute in LOCATION_FIELDS.items():
+            values[attribute] = location.get(field)
+    if "tags" in values:
+        # Tags are matched case-insensitively; keep the first spelling of each.
+        values["tags"] = list(dict.fromkeys(tag.strip().lower() for tag in values["tags"]))
+    if values.get("rrule") is not None:
+        values["rrule"] = values["rrule"].strip().upper()
+    return values
+
+
+def _check(session: Session, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the event as it would be after the write; return derived columns.
+
+    Raises InvalidInput with every broken rule at once, keyed by API field name.
+    """
+    errors: dict[str, list[str]] = {}
+    starts_at: dt.datetime = state["starts_at"]
+    ends_at: dt.datetime = state["ends_at"]
+    zone = ZoneInfo(state["timezone"])
+    if ends_at <= starts_at:
+        errors.setdefault("ends_at", []).append("Must be after starts_at.")
+    if state["all_day"]:
+        for name in ("starts_at", "ends_at"):
+            if state[name].astimezone(zone).time() != dt.time(0, 0):
+                errors.setdefault(name, []).append(
+                    f"An all-day event starts and ends at local midnight in {zone.key}."
+                )
+    series: Series | None = None
+    if state["rrule"] and not errors:
+        try:
+            series = parse_series(
+                state["rrule"],
+                starts_at=starts_at,
+                ends_at=ends_at,
+                timezone=zone.key,
+                all_day=state["all_day"],
+            )
+        except RecurrenceError as exc:
+            errors.setdefault("rrule", []).append(str(exc))
+    exdates: list[dt.datetime] = state["exdates"]
+    if exdates and not state["rrule"]:
+        errors.setdefault("exdates", []).append("Only a recurring event (with rrule) has exdates.")
+    elif series is not None:
+        strays = [x for x in exdates if not series.contains(x)]
+        if strays:
+            errors.setdefault("exdates", []).append(
+                "Not occurrences of the rule: " + ", ".join(x.isoformat() for x in strays)
+            )
+    campaign_id = state["campaign_id"]
+    if campaign_id is not None and session.get(Campaign, campaign_id) is None:
+        errors.setdefault("campaign_id", []).append("No such campaign.")
+    series_ends_at: dt.datetime | None = ends_at
+    if series is not None and not errors:
+        try:
+            series_ends_at = series.last_end(excluding=exdates)
+        except RecurrenceError as exc:
+            errors.setdefault("rrule", []).append(str(exc))
+    if errors:
+        raise InvalidInput("The event is not valid.", errors)
+    return {"series_ends_at": series_ends_at}
+
+
+def _state(event: Event | None, values: Mapping[str, Any]) -> dict[str, Any]:
+    names = ("starts_at", "ends_at", "timezone", "all_day", "rrule", "exdates", "campaign_id")
+    return {name: values[name] if name in values else getattr(event, name) for name in names}
+
+
+def publish_event(
+    session: Session, actor: Actor, coalition: Coalition, data: Mapping[str, Any], *, origin: str
+) -> Event:
+    """Create an action of `coalition`; its zone defaults to the coalition's."""
+    actor.require_coalition(coalition.id)
+    values = {
+        "description": "",
+        "all_day": False,
+        "rrule": None,
+        "exdates": [],
+        "tags": [],
+        "status": "confirmed",
+        "campaign_id": None,
+        "timezone": coalition.timezone,
+        **_flatten(data),
+    }
+    values.update(_check(session, _state(None, values)))
+    event = Event(coalition=coalition, origin=origin, **values)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def get_event(session: Session, event_id: uuid.UUID) -> Event:
+    event = session.get(Event, event_id)
+    if event is None:
+        if session.get(Tombstone, event_id) is not None:
+            raise Gone("This event was deleted.")
+        raise NotFound("No such event.")
+    return event
+
+
+def update_event(session: Session, actor: Actor, event: Event, changes: Mapping[str, Any]) -> Event:
+    """Edit an action; cancelling is `status: cancelled`, which keeps it visible as such."""
+    actor.require_coalition(event.coalition_id)
+    values = _flatten(changes)
+    values.update(_check(session, _state(event, values)))
+    apply_changes(event, values)
+    session.flush()
+    return event
+
+
+def delete_event(session: Session, actor: Actor, event: Event) -> Tombstone:
+    actor.require_coalition(event.coalition_id)
+    tombstone = bury(session, event, "Event")
+    session.flush()
+    return tombstone
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    city: str | None = None
+    coalition: str | None = None
+    campaign: uuid.UUID | None = None
+    kind: str | None = None
+    tag: str | None = None
+    status: str | None = None
+    starts_before: dt.datetime | None = None  # `to`
+    ends_after: dt.datetime | None = None  # `from`
+    q: str | None = None
+
+
+def filter_events(filters: EventFilters) -> Select[Event]:
+    """The SQL part of a listing: exact for single events, a superset for recurring ones."""
+    query = select(Event).join(Event.coalition)
+    if filters.city:
+        query = query.where(Coalition.city_slug == filters.city)
+    if filters.coalition:
+        query = query.where(Coalition.slug == filters.coalition)
+    if filters.campaign:
+        query = query.where(Event.campaign_id == filters.campaign)
+    if filters.kind:
+        query = query.where(Event.kind == filters.kind)
+    if filters.status:
+        query = query.where(Event.status == filters.status)
+    if filters.tag:
+        tagged = select(EventTag.event_id).where(EventTag.tag == filters.tag.strip().lower())
+        query = query.where(Event.id.in_(tagged))
+    if filters.q:
+        pattern = like_pattern(filters.q)
+        query = query.where(
+            or_(
+                Event.title.ilike(pattern, escape="\\"),
+                Event.description.ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.starts_before:
+        query = query.where(Event.starts_at < filters.starts_before)
+    if filters.ends_after:
+        # series_ends_at is the end of the last occurrence not excluded; NULL never ends.
+        query = query.where(
+            or_(Event.series_ends_at.is_(None), Event.series_ends_at > filters.ends_after)
+        )
+    return query
+
+
+def occurs_within(
+    event: Event, ends_after: dt.datetime | None, starts_before: dt.datetime | None
+) -> bool:
+    """Whether an occurrence of `event` overlaps [ends_after, starts_before)."""
+    if not event.rrule or starts_before is None:
+        # Single events, and "from" alone on a series, are decided exactly by SQL.
+        return True
+    series = parse_series(
+        event.rrule,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        timezone=event.timezone,
+        all_day=event.all_day,
+    )
+    duration = event.ends_at - event.starts_at
+    after = ends_after - duration if ends_after else event.starts_at - dt.timedelta(seconds=1)
+    excluded = set(event.exdates)
+    return any(start not in excluded for start in series.starts_between(after, starts_before))
+
+
+def list_events(
+    session: Session, filters: EventFilters, *, cursor: str | None, limit: int
+) -> Page[Event]:
+    """Events in (start, id) order, recurring ones included when an occurrence overlaps."""
+    if filters.ends_after and filters.starts_before and filters.ends_after >= filters.starts_before:
+        raise InvalidInput("Empty window.", {"to": ["Must be after 'from'."]}, location="query")
+    return paginate(
+        session,
+        filter_events(filters),
+        [datetime_key(Event.starts_at), uuid_key(Event.id)],
+        cursor=cursor,
+        limit=limit,
+        accept=lambda event: occurs_within(event, filters.ends_after, filters.starts_before),
+    )

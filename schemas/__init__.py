@@ -1,0 +1,1 @@
+"""Marshmallow schemas of the public API; this package imports nothing from `federation`."""
