@@ -54,18 +54,44 @@ class Series:
         local_starts = self.rule.between(self._local(after), self._local(before), inc=False)
         return [self._aware(start) for start in local_starts]
 
+    def first_start_between(
+        self, after: dt.datetime, before: dt.datetime, excluding: Iterable[dt.datetime] = ()
+    ) -> dt.datetime | None:
+        """The first occurrence start strictly inside (after, before) not excluded, in UTC.
+
+        Walks the rule lazily from `after`, so a far window costs as little as a near one.
+        """
+        excluded = {moment.astimezone(dt.UTC) for moment in excluding}
+        try:
+            for local_start in self.rule.xafter(self._local(after), inc=False):
+                start = self._aware(local_start)
+                if start >= before:
+                    return None
+                if start not in excluded:
+                    return start
+        except (ValueError, OverflowError):  # the rule ran past year 9999
+            return None
+        return None
+
     def last_end(self, excluding: Iterable[dt.datetime] = ()) -> dt.datetime | None:
         """End of the last occurrence not excluded, or None for an open-ended series."""
         if not self.bounded:
             return None
         excluded = {moment.astimezone(dt.UTC) for moment in excluding}
         last = None
-        for index, local_start in enumerate(self.rule):
-            if index >= MAX_OCCURRENCES:
-                raise RecurrenceError(f"the rule yields more than {MAX_OCCURRENCES} occurrences")
-            start = self._aware(local_start)
-            if start not in excluded:
-                last = start
+        try:
+            for index, local_start in enumerate(self.rule):
+                if index >= MAX_OCCURRENCES:
+                    raise RecurrenceError(
+                        f"the rule yields more than {MAX_OCCURRENCES} occurrences"
+                    )
+                start = self._aware(local_start)
+                if start not in excluded:
+                    last = start
+        except (ValueError, OverflowError) as exc:
+            if isinstance(exc, RecurrenceError):
+                raise
+            raise RecurrenceError("the rule runs past the year 9999") from exc
         if last is None:
             raise RecurrenceError("every occurrence of the rule is excluded")
         return last + self.duration
@@ -92,7 +118,7 @@ def parse_series(
         series_start = series_start.replace(tzinfo=None)
     try:
         rule = rrulestr(text, dtstart=series_start, forceset=False, unfold=False)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise RecurrenceError(f"not a valid RRULE: {exc}") from exc
     if not isinstance(rule, rrule):
         raise RecurrenceError("must be a single RRULE")
@@ -105,6 +131,10 @@ def parse_series(
     )
     # RFC 5545 leaves a series whose DTSTART is not itself an occurrence undefined, and
     # clients do disagree on it: refuse it rather than show different dates in each.
-    if not series.contains(starts_at):
+    try:
+        synchronized = series.contains(starts_at)
+    except (ValueError, OverflowError) as exc:
+        raise RecurrenceError(f"not a valid RRULE: {exc}") from exc
+    if not synchronized:
         raise RecurrenceError("starts_at must itself be an occurrence of the rule")
     return series

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from schemas.common import PageArgsSchema, PartialMixin, ResourceSchema, page_of, text
+from schemas.common import (
+    PageArgsSchema,
+    PartialMixin,
+    ResourceSchema,
+    String,
+    page_of,
+    text,
+)
 from schemas.vocabulary import ENDORSEMENT_LEVELS
 
 
 class EndorsementSchema(ResourceSchema):
     organization = text(200, required=True, min_length=1)
-    coalition = fields.String(
+    coalition = String(
         attribute="coalition_slug",
         allow_none=True,
         validate=validate.Length(max=64),
         metadata={"description": "Slug of the coalition the organization belongs to, if any."},
     )
-    level = fields.String(required=True, validate=validate.OneOf(ENDORSEMENT_LEVELS))
+    level = String(required=True, validate=validate.OneOf(ENDORSEMENT_LEVELS))
 
 
 class CampaignSchema(ResourceSchema):
@@ -25,7 +32,7 @@ class CampaignSchema(ResourceSchema):
     call_to_action = text(5000)
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
-    coalition = fields.String(
+    coalition = String(
         attribute="coalition_slug",
         required=True,
         validate=validate.Length(max=64),
@@ -40,9 +47,9 @@ class CampaignPatchSchema(PartialMixin, CampaignSchema):
 
 
 class CampaignQueryArgsSchema(PageArgsSchema):
-    coalition = fields.String(validate=validate.Length(max=64))
-    city = fields.String(validate=validate.Length(max=64))
-    q = fields.String(validate=validate.Length(min=1, max=200))
+    coalition = String(validate=validate.Length(max=64))
+    city = String(validate=validate.Length(max=64))
+    q = String(validate=validate.Length(min=1, max=200))
 
 
 CampaignPageSchema = page_of(CampaignSchema, "CampaignPageSchema")

@@ -9,6 +9,7 @@ from schemas.common import (
     PageArgsSchema,
     PartialMixin,
     ResourceSchema,
+    String,
     Timezone,
     page_of,
     text,
@@ -19,14 +20,14 @@ from schemas.vocabulary import ORGANIZATION_KINDS
 
 class MemberOrganizationSchema(Schema):
     name = text(200, required=True, min_length=1)
-    kind = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
+    kind = String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
 
 
 class CoalitionSchema(ResourceSchema):
-    slug = fields.String(required=True, validate=[validate.Length(min=2, max=64), SLUG])
+    slug = String(required=True, validate=[validate.Length(min=2, max=64), SLUG])
     name = text(200, required=True, min_length=1)
     city = text(100, required=True, min_length=1)
-    city_slug = fields.String(required=True, validate=[validate.Length(min=2, max=64), SLUG])
+    city_slug = String(required=True, validate=[validate.Length(min=2, max=64), SLUG])
     timezone = Timezone(required=True)
     description = text(20000)
     website = url()
@@ -42,8 +43,8 @@ class CoalitionPatchSchema(PartialMixin, CoalitionSchema):
 
 
 class CoalitionQueryArgsSchema(PageArgsSchema):
-    city = fields.String(validate=validate.Length(max=64))
-    q = fields.String(validate=validate.Length(min=1, max=200))
+    city = String(validate=validate.Length(max=64))
+    q = String(validate=validate.Length(min=1, max=200))
 
 
 CoalitionPageSchema = page_of(CoalitionSchema, "CoalitionPageSchema")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import zoneinfo
@@ -9,11 +10,43 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+SLUG_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 SLUG = validate.Regexp(
-    r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase letters, digits and single hyphens only."
+    rf"^{SLUG_PATTERN}$", error="Lowercase letters, digits and single hyphens only."
+)
+LANGUAGE = validate.Regexp(
+    re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"),
+    error="A language tag such as en, es or hmn.",
 )
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# Far enough for any action; near year 1 or 9999, converting between zones overflows.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+class String(fields.String):
+    """Text every database can store: no NUL character, no lone surrogate."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError("Must be valid Unicode text.") from exc
+        return text
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """ISO 8601 with an offset, between 1900 and 2200."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
+        moment: dt.datetime = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST <= moment <= LATEST:
+            raise ValidationError("Must be between 1900 and 2200.")
+        return moment
 
 
 @functools.cache
@@ -21,7 +54,7 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-class Timezone(fields.String):
+class Timezone(String):
     """An IANA time zone name from the tz database, e.g. America/Chicago."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -34,7 +67,7 @@ class Timezone(fields.String):
         return name
 
 
-class LocalDateTime(fields.AwareDateTime):
+class LocalDateTime(AwareDateTime):
     """An aware datetime shown in the zone named by the object's `timezone` attribute."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -44,6 +77,8 @@ class LocalDateTime(fields.AwareDateTime):
 
 
 class LocalDateTimeList(fields.List[Any]):
+    """A list of aware datetimes shown in the zone of the object's `timezone`."""
+
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
@@ -53,8 +88,8 @@ class LocalDateTimeList(fields.List[Any]):
 
 def text(
     max_length: int, *, required: bool = False, allow_none: bool = False, min_length: int = 0
-) -> fields.String:
-    return fields.String(
+) -> String:
+    return String(
         required=required,
         allow_none=allow_none,
         validate=validate.Length(min=min_length, max=max_length),
@@ -73,21 +108,21 @@ class ResourceSchema(Schema):
     """Fields every published resource shows; all read-only."""
 
     id = fields.UUID(dump_only=True)
-    origin = fields.String(dump_only=True)
+    origin = String(dump_only=True)
     version = fields.Integer(dump_only=True)
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
+    created_at = AwareDateTime(dump_only=True)
+    updated_at = AwareDateTime(dump_only=True)
 
 
 class PageArgsSchema(Schema):
-    cursor = fields.String(validate=validate.Length(max=1000))
+    cursor = String(validate=validate.Length(max=1000))
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT)
     )
 
 
 class PageSchema(Schema):
-    next_cursor = fields.String(allow_none=True, required=True)
+    next_cursor = String(allow_none=True, required=True)
 
 
 def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
@@ -105,9 +140,3 @@ class PartialMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("partial", True)
         super().__init__(*args, **kwargs)
-
-
-LANGUAGE = validate.Regexp(
-    re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"),
-    error="A language tag such as en, es or hmn.",
-)

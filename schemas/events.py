@@ -6,11 +6,13 @@ from marshmallow import Schema, fields, validate
 
 from schemas.common import (
     LANGUAGE,
+    AwareDateTime,
     LocalDateTime,
     LocalDateTimeList,
     PageArgsSchema,
     PartialMixin,
     ResourceSchema,
+    String,
     Timezone,
     page_of,
     text,
@@ -18,7 +20,7 @@ from schemas.common import (
 )
 from schemas.vocabulary import EVENT_KINDS, EVENT_STATUSES
 
-TAG = fields.String(
+TAG = String(
     validate=[
         validate.Length(min=1, max=40),
         validate.Regexp(r"^[\w-]+$", error="Letters, digits, - and _ only."),
@@ -42,25 +44,25 @@ class EventSchema(ResourceSchema):
     all_day = fields.Boolean(
         metadata={"description": "starts_at/ends_at at local midnight; ends_at exclusive."}
     )
-    rrule = fields.String(
+    rrule = String(
         allow_none=True,
         validate=validate.Length(min=1, max=500),
         metadata={"description": "An RFC 5545 RRULE value, e.g. FREQ=DAILY;UNTIL=20270131T235959Z"},
     )
     exdates = LocalDateTimeList(
-        fields.AwareDateTime(),
+        AwareDateTime(),
         validate=validate.Length(max=500),
         metadata={"description": "Occurrence start times to skip."},
     )
     location = fields.Nested(LocationSchema, allow_none=True)
     online_url = url()
-    kind = fields.String(required=True, validate=validate.OneOf(EVENT_KINDS))
+    kind = String(required=True, validate=validate.OneOf(EVENT_KINDS))
     tags = fields.List(TAG, validate=validate.Length(max=20))
-    status = fields.String(validate=validate.OneOf(EVENT_STATUSES))
-    language = fields.String(allow_none=True, validate=[validate.Length(max=35), LANGUAGE])
+    status = String(validate=validate.OneOf(EVENT_STATUSES))
+    language = String(allow_none=True, validate=[validate.Length(max=35), LANGUAGE])
     campaign_id = fields.UUID(allow_none=True)
-    coalition = fields.String(attribute="coalition_slug", dump_only=True)
-    url = fields.String(dump_only=True)
+    coalition = String(attribute="coalition_slug", dump_only=True)
+    url = String(dump_only=True)
 
 
 class EventPatchSchema(PartialMixin, EventSchema):
@@ -68,21 +70,21 @@ class EventPatchSchema(PartialMixin, EventSchema):
 
 
 class EventQueryArgsSchema(PageArgsSchema):
-    city = fields.String(validate=validate.Length(max=64))
-    coalition = fields.String(validate=validate.Length(max=64))
+    city = String(validate=validate.Length(max=64))
+    coalition = String(validate=validate.Length(max=64))
     campaign = fields.UUID()
-    kind = fields.String(validate=validate.OneOf(EVENT_KINDS))
-    tag = fields.String(validate=validate.Length(min=1, max=40))
-    status = fields.String(validate=validate.OneOf(EVENT_STATUSES))
-    ends_after = fields.AwareDateTime(
+    kind = String(validate=validate.OneOf(EVENT_KINDS))
+    tag = String(validate=validate.Length(min=1, max=40))
+    status = String(validate=validate.OneOf(EVENT_STATUSES))
+    ends_after = AwareDateTime(
         data_key="from",
         metadata={"description": "Only events with an occurrence ending after this."},
     )
-    starts_before = fields.AwareDateTime(
+    starts_before = AwareDateTime(
         data_key="to",
         metadata={"description": "Only events with an occurrence starting before this."},
     )
-    q = fields.String(validate=validate.Length(min=1, max=200))
+    q = String(validate=validate.Length(min=1, max=200))
 
 
 EventPageSchema = page_of(EventSchema, "EventPageSchema")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from schemas.common import text
+from schemas.common import AwareDateTime, String, text
 
 
 class TokenRequestSchema(Schema):
@@ -13,20 +13,20 @@ class TokenRequestSchema(Schema):
 
 class TokenSchema(Schema):
     id = fields.UUID(dump_only=True)
-    coalition = fields.String(attribute="coalition_slug", dump_only=True, allow_none=True)
-    label = fields.String(dump_only=True)
-    created_at = fields.AwareDateTime(dump_only=True)
-    revoked_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    coalition = String(attribute="coalition_slug", dump_only=True, allow_none=True)
+    label = String(dump_only=True)
+    created_at = AwareDateTime(dump_only=True)
+    revoked_at = AwareDateTime(dump_only=True, allow_none=True)
 
 
 class MintedTokenSchema(TokenSchema):
-    token = fields.String(dump_only=True, metadata={"description": "Shown once; store it now."})
+    token = String(dump_only=True, metadata={"description": "Shown once; store it now."})
 
 
 class TokenListSchema(Schema):
     items = fields.List(fields.Nested(TokenSchema), required=True)
-    next_cursor = fields.String(allow_none=True, required=True)
+    next_cursor = String(allow_none=True, required=True)
 
 
 class HealthSchema(Schema):
-    status = fields.String(required=True)
+    status = String(required=True)

@@ -9,8 +9,10 @@ from flask_smorest import Api, abort
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import Conflict, HTTPException
+from werkzeug.routing import BaseConverter
 
 from federation.services.errors import DomainError
+from schemas.common import SLUG_PATTERN
 
 
 class FederationApi(Api):  # type: ignore[misc]
@@ -37,8 +39,18 @@ def _as_http(error: DomainError) -> HTTPException:
     raise AssertionError("abort() returned")  # pragma: no cover
 
 
+class SlugConverter(BaseConverter):
+    """A coalition or city slug in a URL; anything else is simply not found."""
+
+    regex = SLUG_PATTERN
+
+
 def init_app(app: Flask) -> FederationApi:
+    app.url_map.converters["slug"] = SlugConverter
     api = FederationApi(app)
+    api.register_converter(
+        SlugConverter, lambda _c: {"type": "string", "pattern": f"^{SLUG_PATTERN}$"}
+    )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."}
     )

@@ -58,7 +58,7 @@ class CoalitionCollection(MethodView):
         return coalition
 
 
-@blp.route("/<slug>")
+@blp.route("/<slug:slug>")
 class CoalitionItem(MethodView):
     @blp.response(200, CoalitionSchema)
     def get(self, slug: str) -> Coalition:
@@ -86,7 +86,7 @@ class CoalitionItem(MethodView):
         session.commit()
 
 
-@blp.route("/<slug>/events")
+@blp.route("/<slug:slug>/events")
 class CoalitionEvents(MethodView):
     @authenticated(blp)
     @blp.arguments(EventSchema)
@@ -100,7 +100,7 @@ class CoalitionEvents(MethodView):
         return event
 
 
-@blp.route("/<slug>/tokens")
+@blp.route("/<slug:slug>/tokens")
 class CoalitionTokens(MethodView):
     @authenticated(blp)
     @blp.response(200, TokenListSchema)
@@ -125,7 +125,7 @@ class CoalitionTokens(MethodView):
         return minted
 
 
-@blp.route("/<slug>/tokens/<uuid:token_id>")
+@blp.route("/<slug:slug>/tokens/<uuid:token_id>")
 class CoalitionTokenItem(MethodView):
     @authenticated(blp)
     @blp.response(200, TokenSchema)

@@ -227,8 +227,7 @@ def occurs_within(
     )
     duration = event.ends_at - event.starts_at
     after = ends_after - duration if ends_after else event.starts_at - dt.timedelta(seconds=1)
-    excluded = set(event.exdates)
-    return any(start not in excluded for start in series.starts_between(after, starts_before))
+    return series.first_start_between(after, starts_before, event.exdates) is not None
 
 
 def list_events(

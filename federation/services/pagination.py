@@ -49,14 +49,20 @@ def date_key(column: InstrumentedAttribute[Any]) -> SortKey:
 
 
 def text_key(column: InstrumentedAttribute[Any]) -> SortKey:
-    return SortKey(column, str)
+    return SortKey(column, _text_value)
+
+
+def _text_value(value: str) -> str:
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not a text key")
+    return value
 
 
 def _aware_datetime(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("naive")
-    return parsed
+    return parsed.astimezone(dt.UTC)  # may overflow near year 1 or 9999: a bad cursor
 
 
 def _invalid() -> InvalidInput:
@@ -84,7 +90,7 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError("arity")
         return [key.parse(value) for key, value in zip(keys, values, strict=True)]
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise _invalid() from exc
 
 
