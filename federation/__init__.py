@@ -11,7 +11,7 @@ from flask import Flask
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build an application; `config` overrides settings read from FEDERATION_* variables."""
-    from federation import api, cli, db
+    from federation import api, cli, db, privacy
     from federation.config import load_settings
 
     app = Flask(__name__, instance_relative_config=True)
@@ -20,4 +20,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     api.init_app(app)
     cli.init_app(app)
+    privacy.install()
     return app

@@ -1,0 +1,10 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+accesslog = "-"
+# No %(h)s (client address) and no user agent: member IP addresses are never logged.
+access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(L)ss'
+forwarded_allow_ips = "127.0.0.1"
