@@ -37,6 +37,10 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> dict[str, A
         # Werkzeug answers 413 before the body is read when Content-Length exceeds this, and
         # stops reading a streamed body at this size.
         "MAX_CONTENT_LENGTH": _int(env, "FEDERATION_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        # Feeds hold events that ended at most this many days ago, and every future one...
+        "FEDERATION_FEED_PAST_DAYS": _int(env, "FEDERATION_FEED_PAST_DAYS", 30),
+        # ...up to this many events per feed (the calendar description says when it cuts).
+        "FEDERATION_FEED_MAX_EVENTS": _int(env, "FEDERATION_FEED_MAX_EVENTS", 5000),
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     Uuid,
@@ -72,6 +74,10 @@ class Coalition(Published, Base):
     # [{"name": ..., "kind": ...}] in the order the admin gave; always replaced whole.
     member_organizations: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
+    @property
+    def feed_path(self) -> str:
+        return f"/feeds/coalitions/{self.slug}.ics"
+
 
 class Campaign(Published, Base):
     """A day of action (a call) that coalitions join with parallel actions."""
@@ -103,6 +109,10 @@ class Campaign(Published, Base):
     @property
     def coalition_slug(self) -> str:
         return self.coalition.slug
+
+    @property
+    def feed_path(self) -> str:
+        return f"/feeds/campaigns/{self.id}.ics"
 
 
 class Endorsement(Published, Base):
@@ -174,6 +184,9 @@ class Event(Published, Base):
     language: Mapped[str | None] = mapped_column(String(35))
     # Not a foreign key: a parallel action may name a campaign held by another instance.
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # The event's VEVENT, rendered whenever the event is written (federation.services.changes)
+    # so that serving a feed is concatenation. Deferred: listings never need it.
+    ical_block: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     coalition: Mapped[Coalition] = relationship(lazy="joined", innerjoin=True)
     tag_rows: Mapped[list[EventTag]] = relationship(
@@ -243,9 +256,21 @@ class Tombstone(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     type: Mapped[str] = mapped_column(String(20))
+    # A deleted coalition's slug, so that its feed answers 410 rather than 404.
+    slug: Mapped[str | None] = mapped_column(String(64), index=True)
     origin: Mapped[str] = mapped_column(String(255))
     version: Mapped[int] = mapped_column(Integer)
     deleted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class InstanceState(Base):
+    """One row: a counter bumped by every write that can change a feed, and when."""
+
+    __tablename__ = "instance_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiToken(Base):

@@ -12,6 +12,7 @@ from schemas.common import (
     page_of,
     text,
 )
+from schemas.links import SubscribeLinksMixin
 from schemas.vocabulary import ENDORSEMENT_LEVELS
 
 
@@ -26,7 +27,7 @@ class EndorsementSchema(ResourceSchema):
     level = String(required=True, validate=validate.OneOf(ENDORSEMENT_LEVELS))
 
 
-class CampaignSchema(ResourceSchema):
+class CampaignSchema(SubscribeLinksMixin, ResourceSchema):
     title = text(300, required=True, min_length=1)
     description = text(20000)
     call_to_action = text(5000)

@@ -15,6 +15,7 @@ from schemas.common import (
     text,
     url,
 )
+from schemas.links import SubscribeLinksMixin
 from schemas.vocabulary import ORGANIZATION_KINDS
 
 
@@ -23,7 +24,7 @@ class MemberOrganizationSchema(Schema):
     kind = String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
 
 
-class CoalitionSchema(ResourceSchema):
+class CoalitionSchema(SubscribeLinksMixin, ResourceSchema):
     slug = String(required=True, validate=[validate.Length(min=2, max=64), SLUG])
     name = text(200, required=True, min_length=1)
     city = text(100, required=True, min_length=1)

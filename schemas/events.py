@@ -20,12 +20,8 @@ from schemas.common import (
 )
 from schemas.vocabulary import EVENT_KINDS, EVENT_STATUSES
 
-TAG = String(
-    validate=[
-        validate.Length(min=1, max=40),
-        validate.Regexp(r"^[\w-]+$", error="Letters, digits, - and _ only."),
-    ]
-)
+TAG_PATTERN = validate.Regexp(r"^[\w-]+$", error="Letters, digits, - and _ only.")
+TAG = String(validate=[validate.Length(min=1, max=40), TAG_PATTERN])
 
 
 class LocationSchema(Schema):
@@ -85,6 +81,17 @@ class EventQueryArgsSchema(PageArgsSchema):
         metadata={"description": "Only events with an occurrence starting before this."},
     )
     q = String(validate=validate.Length(min=1, max=200))
+
+
+class FeedQueryArgsSchema(Schema):
+    """Filters of /feeds/all.ics: those of the event listing that make sense in a calendar."""
+
+    city = String(validate=validate.Length(max=64))
+    coalition = String(validate=validate.Length(max=64))
+    campaign = fields.UUID()
+    kind = String(validate=validate.OneOf(EVENT_KINDS))
+    tag = String(validate=[validate.Length(min=1, max=40), TAG_PATTERN])
+    status = String(validate=validate.OneOf(EVENT_STATUSES))
 
 
 EventPageSchema = page_of(EventSchema, "EventPageSchema")

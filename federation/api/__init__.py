@@ -13,6 +13,7 @@ from werkzeug.routing import BaseConverter
 
 from federation.services.errors import DomainError
 from schemas.common import SLUG_PATTERN
+from schemas.links import PUBLIC_BASE_URL
 
 
 class FederationApi(Api):  # type: ignore[misc]
@@ -55,10 +56,15 @@ def init_app(app: Flask) -> FederationApi:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."}
     )
 
-    from federation.api import campaigns, coalitions, events, health
+    from federation.api import campaigns, cities, coalitions, events, health
 
-    for module in (coalitions, events, campaigns, health):
+    for module in (coalitions, events, campaigns, cities, health):
         api.register_blueprint(module.blp)
+
+    @app.before_request
+    def _public_base_url() -> None:
+        # Subscribe links in responses are built from the configured public origin.
+        PUBLIC_BASE_URL.set(app.config["FEDERATION_BASE_URL"])
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Any:

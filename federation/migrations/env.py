@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
 from sqlalchemy import Connection
 
 from federation import models  # noqa: F401  (registers every table on Base.metadata)
-from federation.db import Base, make_engine
+from federation.db import Base, UTCDateTime, make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -43,10 +45,18 @@ def _configured_url() -> str:
     return str(create_app().config["FEDERATION_DATABASE_URL"])
 
 
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    # Migrations must not import application code: UTCDateTime is a timestamptz column.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=_render_item,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=True,
         compare_type=True,

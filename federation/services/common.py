@@ -30,6 +30,7 @@ def bury(session: Session, obj: Published, type_: str, now: dt.datetime | None =
     tombstone = Tombstone(
         id=obj.id,
         type=type_,
+        slug=getattr(obj, "slug", None),
         origin=obj.origin,
         version=obj.version + 1,
         deleted_at=now or utcnow(),

@@ -19,6 +19,8 @@ from federation.services.common import apply_changes, bury, like_pattern
 from federation.services.errors import Gone, InvalidInput, NotFound
 from federation.services.pagination import Page, datetime_key, paginate, uuid_key
 
+AnySelect = Select[*tuple[Any, ...]]
+
 LOCATION_FIELDS = {
     "name": "location_name",
     "address": "location_address",
@@ -175,11 +177,17 @@ class EventFilters:
     starts_before: dt.datetime | None = None  # `to`
     ends_after: dt.datetime | None = None  # `from`
     q: str | None = None
+    event_id: uuid.UUID | None = None
 
 
-def filter_events(filters: EventFilters) -> Select[Event]:
-    """The SQL part of a listing: exact for single events, a superset for recurring ones."""
-    query = select(Event).join(Event.coalition)
+def filter_events(filters: EventFilters, query: AnySelect | None = None) -> AnySelect:
+    """The SQL part of a listing: exact for single events, a superset for recurring ones.
+
+    `query` selects what to read (whole events by default, or just some columns).
+    """
+    query = (select(Event) if query is None else query).join(Event.coalition)
+    if filters.event_id:
+        query = query.where(Event.id == filters.event_id)
     if filters.city:
         query = query.where(Coalition.city_slug == filters.city)
     if filters.coalition:

@@ -1,0 +1,58 @@
+"""What every write does, whatever its entry point (API, CLI, demo, later the sync worker):
+re-render the VEVENT of each new or changed event, and bump the instance revision that feed
+caches compare against."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from federation.ical import render_event
+from federation.models import (
+    Campaign,
+    Coalition,
+    Endorsement,
+    Event,
+    InstanceState,
+    Tombstone,
+    utcnow,
+)
+
+# Types whose changes can alter a feed (its events, names or existence).
+_PUBLISHED = (Event, Coalition, Campaign, Endorsement, Tombstone)
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    touched = False
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Event):
+            _prepare_defaults(obj)
+            obj.ical_block = render_event(obj)
+        touched = touched or isinstance(obj, _PUBLISHED)
+    touched = touched or any(isinstance(obj, _PUBLISHED) for obj in session.deleted)
+    if touched:
+        session.execute(
+            update(InstanceState)
+            .where(InstanceState.id == 1)
+            .values(revision=InstanceState.revision + 1, changed_at=utcnow())
+        )
+
+
+def _prepare_defaults(obj: Event) -> None:
+    # Column defaults apply at INSERT, after this hook; the block needs them now.
+    now = utcnow()
+    if obj.id is None:
+        obj.id = uuid.uuid4()
+    if obj.version is None:
+        obj.version = 1
+    if obj.created_at is None:
+        obj.created_at = now
+    if obj.updated_at is None:
+        obj.updated_at = obj.created_at
+
+
+def install(factory: sessionmaker[Session]) -> None:
+    event.listen(factory, "before_flush", _before_flush)
