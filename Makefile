@@ -51,6 +51,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks print their figures against a baseline measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python bench/feeds.py
+
 openapi: $(STAMP)
 	FEDERATION_BASE_URL=http://127.0.0.1:5000 $(BIN)/flask --app wsgi openapi write --format=yaml openapi.yaml
 

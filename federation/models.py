@@ -186,7 +186,7 @@ class Event(Published, Base):
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     # The event's VEVENT, rendered whenever the event is written (federation.services.changes)
     # so that serving a feed is concatenation. Deferred: listings never need it.
-    ical_block: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    ical_block: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
     coalition: Mapped[Coalition] = relationship(lazy="joined", innerjoin=True)
     tag_rows: Mapped[list[EventTag]] = relationship(

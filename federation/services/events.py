@@ -185,7 +185,9 @@ def filter_events(filters: EventFilters, query: AnySelect | None = None) -> AnyS
 
     `query` selects what to read (whole events by default, or just some columns).
     """
-    query = (select(Event) if query is None else query).join(Event.coalition)
+    query = select(Event) if query is None else query
+    if filters.city or filters.coalition:
+        query = query.join(Event.coalition)
     if filters.event_id:
         query = query.where(Event.id == filters.event_id)
     if filters.city:

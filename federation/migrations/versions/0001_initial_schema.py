@@ -2,9 +2,10 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-25 03:00:47.463116
+Create Date: 2026-11-25 03:16:56.781749
 """
 
+import datetime
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -17,7 +18,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "coalitions",
         sa.Column("slug", sa.String(length=64), nullable=False),
@@ -40,9 +40,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_coalitions_city_slug"), ["city_slug"], unique=False)
 
     op.create_table(
+        "instance_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_instance_state")),
+    )
+    # The single row every write bumps (feed caches compare against it).
+    op.execute(
+        sa.text("INSERT INTO instance_state (id, revision, changed_at) VALUES (1, 0, :now)")
+        .bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)))
+        .bindparams(now=datetime.datetime.now(datetime.UTC))
+    )
+    op.create_table(
         "tombstones",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("type", sa.String(length=20), nullable=False),
+        sa.Column("slug", sa.String(length=64), nullable=True),
         sa.Column("origin", sa.String(length=255), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False),
@@ -50,6 +64,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tombstones", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tombstones_deleted_at"), ["deleted_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_tombstones_slug"), ["slug"], unique=False)
 
     op.create_table(
         "api_tokens",
@@ -124,6 +139,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("language", sa.String(length=35), nullable=True),
         sa.Column("campaign_id", sa.Uuid(), nullable=True),
+        sa.Column("ical_block", sa.LargeBinary(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("origin", sa.String(length=255), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -220,7 +236,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("event_tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_event_tags_tag"))
 
@@ -250,9 +265,11 @@ def downgrade() -> None:
 
     op.drop_table("api_tokens")
     with op.batch_alter_table("tombstones", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tombstones_slug"))
         batch_op.drop_index(batch_op.f("ix_tombstones_deleted_at"))
 
     op.drop_table("tombstones")
+    op.drop_table("instance_state")
     with op.batch_alter_table("coalitions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_coalitions_city_slug"))
 
