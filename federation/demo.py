@@ -26,10 +26,19 @@ def _at(
     return dt.datetime(year, month, day, hour, minute, tzinfo=zone)
 
 
-def load_demo_data(session: Session, *, origin: str) -> bool:
-    """Create the demo records unless any coalition exists; return whether it did."""
+def day_of_action_year(today: dt.date) -> int:
+    """The year of the next January 23 whose run-up (from January 10) is still ahead."""
+    return today.year if today < dt.date(today.year, 1, 10) else today.year + 1
+
+
+def load_demo_data(session: Session, *, origin: str, today: dt.date | None = None) -> bool:
+    """Create the demo records unless any coalition exists; return whether it did.
+
+    Dates follow the calendar, so the demo's day of action is always upcoming.
+    """
     if session.scalar(select(Coalition.id).limit(1)) is not None:
         return False
+    year = day_of_action_year(today or dt.date.today())
     admin = Actor(token_id=uuid.uuid4(), coalition_id=None)
     cities = {}
     for slug, name, city, zone_name, members in (
@@ -78,8 +87,8 @@ def load_demo_data(session: Session, *, origin: str) -> bool:
             "description": "A day of truth and freedom called by Minnesota's unions and "
             "community groups, joined by parallel actions across the country.",
             "call_to_action": "Stay home from work and school, shop nowhere, join the march.",
-            "starts_on": dt.date(2027, 1, 23),
-            "ends_on": dt.date(2027, 1, 23),
+            "starts_on": dt.date(year, 1, 23),
+            "ends_on": dt.date(year, 1, 23),
         },
         origin=origin,
     )
@@ -137,8 +146,8 @@ def load_demo_data(session: Session, *, origin: str) -> bool:
                 "title": title,
                 "description": "Part of the January 23 day of action. Bring signs, water, "
                 "and a friend. Marshals will wear orange vests.",
-                "starts_at": _at(zone, 2027, 1, 23, hour),
-                "ends_at": _at(zone, 2027, 1, 23, hour + 3),
+                "starts_at": _at(zone, year, 1, 23, hour),
+                "ends_at": _at(zone, year, 1, 23, hour + 3),
                 "kind": "march" if slug != "new-york" else "rally",
                 "tags": ["day-of-action", "general-strike"],
                 "location": {"name": place, "address": address, "latitude": lat, "longitude": lon},
@@ -154,9 +163,10 @@ def load_demo_data(session: Session, *, origin: str) -> bool:
         {
             "title": "Nightly noise demonstration",
             "description": "Pots, pans and whistles at 7 pm every night until the 30th.",
-            "starts_at": _at(CHICAGO, 2027, 1, 10, 19),
-            "ends_at": _at(CHICAGO, 2027, 1, 10, 19, 30),
-            "rrule": "FREQ=DAILY;UNTIL=20270131T010000Z",
+            "starts_at": _at(CHICAGO, year, 1, 10, 19),
+            "ends_at": _at(CHICAGO, year, 1, 10, 19, 30),
+            # Through January 30 local: UNTIL is 19:00 Chicago time that night, in UTC.
+            "rrule": f"FREQ=DAILY;UNTIL={year}0131T010000Z",
             "kind": "noise_demo",
             "tags": ["noise"],
             "location": {"name": "Lake Street and Chicago Avenue"},
@@ -169,8 +179,8 @@ def load_demo_data(session: Session, *, origin: str) -> bool:
         cities["new-york"],
         {
             "title": "Economic blackout: buy nothing",
-            "starts_at": _at(NEW_YORK, 2027, 1, 23),
-            "ends_at": _at(NEW_YORK, 2027, 1, 24),
+            "starts_at": _at(NEW_YORK, year, 1, 23),
+            "ends_at": _at(NEW_YORK, year, 1, 24),
             "all_day": True,
             "kind": "boycott",
             "campaign_id": campaign.id,
