@@ -67,7 +67,8 @@ def server(fresh_database_url: Callable[[], str]) -> Iterator[str]:
                 requests.get(f"{base}/healthz", timeout=1)
                 break
             except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, "no server"
+                assert process.poll() is None, "the server exited"
+                assert time.monotonic() < deadline, "the server did not start in 30 s"
                 time.sleep(0.2)
         yield base
     finally:
@@ -175,7 +176,8 @@ def test_event_page_is_complete_and_keyboard_reachable(server: str, page: Any):
     page.goto(server + "/?city=new-york")
     page.get_by_role("link", name="Solidarity rally at Foley Square").click()
     text = page.locator("main").inner_text()
-    assert "1:00 PM EST" in text and "Foley Square" in text
+    assert "1:00 PM EST" in text
+    assert "Foley Square" in text
     ics = page.get_by_role("link", name="Download .ics").get_attribute("href")
     _feed_is_valid(server + ics)
     # The first Tab reaches the skip link, and it moves focus to the content.
