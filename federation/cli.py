@@ -6,7 +6,7 @@ import uuid
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from federation import migrate
 from federation.db import get_session
@@ -25,6 +25,7 @@ def db_upgrade(revision: str) -> None:
 
 @click.command("create-admin-token")
 @click.option("--label", default="", help="A note to recognise the token by.")
+@with_appcontext
 def create_admin_token(label: str) -> None:
     """Mint an instance-admin token and print only the token."""
     session = get_session()
@@ -35,6 +36,7 @@ def create_admin_token(label: str) -> None:
 
 @click.command("revoke-token")
 @click.argument("token_id", type=click.UUID)
+@with_appcontext
 def revoke_token(token_id: uuid.UUID) -> None:
     """Revoke a token by its id (as listed by the API)."""
     session = get_session()
@@ -45,6 +47,7 @@ def revoke_token(token_id: uuid.UUID) -> None:
 
 
 @click.command("load-demo")
+@with_appcontext
 def load_demo() -> None:
     """Load the demo dataset (three cities, a day of action) unless data is already there."""
     from federation.demo import load_demo_data

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api, abort
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import Conflict, HTTPException
+from werkzeug.exceptions import Conflict, HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from federation.services.errors import DomainError
@@ -23,7 +23,11 @@ class FederationApi(Api):  # type: ignore[misc]
         data = getattr(error, "data", None) or {}
         if "message" not in data:
             # Werkzeug's own errors (404 route, 405, 413, malformed JSON) carry a description.
-            error.data = {**data, "message": error.description}  # type: ignore[attr-defined]
+            data = {**data, "message": error.description}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            # RFC 9110 requires Allow on a 405; flask-smorest only copies headers from `data`.
+            data = {**data, "headers": {"Allow": ", ".join(error.valid_methods)}}
+        error.data = data  # type: ignore[attr-defined]
         return super().handle_http_exception(error)
 
 
@@ -60,6 +64,14 @@ def init_app(app: Flask) -> FederationApi:
 
     for module in (coalitions, events, campaigns, cities, health):
         api.register_blueprint(module.blp)
+
+    @app.before_request
+    def _refuse_oversized_body() -> None:
+        # Refuse a declared-oversized body before authentication or parsing look at it, so the
+        # client learns the real problem (413) even without a token.
+        limit = request.max_content_length
+        if limit is not None and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
 
     @app.before_request
     def _public_base_url() -> None:
