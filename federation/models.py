@@ -161,7 +161,7 @@ class Event(Published, Base):
     coalition_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("coalitions.id", ondelete="CASCADE"), index=True
     )
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")
     # First occurrence, stored in UTC; `timezone` is the wall clock the organizers announce in.
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -13,6 +13,7 @@ from dateutil.rrule import rrule, rrulestr
 # Sub-daily frequencies make no sense for an action and let one row expand to millions of
 # occurrences; calendar clients choke on them too.
 ALLOWED_FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
+_MAX_NUMBER = 10_000
 # A bounded series is expanded when saved (to index its end); ten years of nightly actions.
 MAX_OCCURRENCES = 3660
 _RULE_CHARS = re.compile(r"^[A-Z0-9=;,+\-]+$")
@@ -112,6 +113,10 @@ def parse_series(
         raise RecurrenceError(f"FREQ must be one of {', '.join(sorted(ALLOWED_FREQUENCIES))}")
     if "BYEASTER" in parts:
         raise RecurrenceError("BYEASTER is not part of RFC 5545")
+    for name in ("INTERVAL", "COUNT"):
+        # dateutil accepts INTERVAL=0 and then never advances: one request would spin forever.
+        if name in parts and not (parts[name].isdigit() and 0 < int(parts[name]) <= _MAX_NUMBER):
+            raise RecurrenceError(f"not a valid RRULE: {name} must be from 1 to {_MAX_NUMBER}")
     zone = ZoneInfo(timezone)
     series_start = starts_at.astimezone(zone)
     if all_day:

@@ -32,7 +32,7 @@ class LocationSchema(Schema):
 
 
 class EventSchema(ResourceSchema):
-    title = text(300, required=True, min_length=1)
+    title = text(500, required=True, min_length=1)
     description = text(20000)
     starts_at = LocalDateTime(required=True)
     ends_at = LocalDateTime(required=True)

@@ -55,6 +55,9 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     if "tags" in values:
         # Tags are matched case-insensitively; keep the first spelling of each.
         values["tags"] = list(dict.fromkeys(tag.strip().lower() for tag in values["tags"]))
+    if "exdates" in values:
+        # In the stored form (UTC, sorted, once each), so resending them is not a change.
+        values["exdates"] = sorted({moment.astimezone(dt.UTC) for moment in values["exdates"]})
     if values.get("rrule") is not None:
         values["rrule"] = values["rrule"].strip().upper()
     return values

@@ -37,7 +37,7 @@ class SortKey:
 
 
 def uuid_key(column: InstrumentedAttribute[Any]) -> SortKey:
-    return SortKey(column, uuid.UUID)
+    return SortKey(column, _uuid_value)
 
 
 def datetime_key(column: InstrumentedAttribute[Any]) -> SortKey:
@@ -56,6 +56,13 @@ def _text_value(value: str) -> str:
     if not isinstance(value, str) or "\x00" in value:
         raise ValueError("not a text key")
     return value
+
+
+def _uuid_value(value: str) -> uuid.UUID:
+    # uuid.UUID(5) raises AttributeError, which a crafted cursor must not turn into a 500.
+    if not isinstance(value, str):
+        raise ValueError("not a uuid key")
+    return uuid.UUID(value)
 
 
 def _aware_datetime(value: str) -> dt.datetime:

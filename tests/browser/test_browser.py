@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import icalendar
 import pytest
 import requests
+from servers import ROOT, environment, flask, free_port, gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 PHONE = {"width": 390, "height": 844}
@@ -37,43 +31,17 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(fresh_database_url: Callable[[], str]) -> Iterator[str]:
     """gunicorn serving a freshly migrated database with the demo data."""
     url = fresh_database_url()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "FEDERATION_DATABASE_URL": url, "FEDERATION_BASE_URL": base}
+    port = free_port()
+    env = environment(url, f"http://127.0.0.1:{port}")
     for command in (["db", "upgrade"], ["load-demo"]):
-        done = subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", *command],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        done = flask(env, *command)
         assert done.returncode == 0, done.stderr
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, "the server exited"
-                assert time.monotonic() < deadline, "the server did not start in 30 s"
-                time.sleep(0.2)
+    with gunicorn(env, port) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
