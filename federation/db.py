@@ -57,6 +57,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets real transactions, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -67,6 +71,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # pysqlite's own transaction handling never emits BEGIN before a SAVEPOINT and
             # commits behind our back around DDL; take control of BEGIN ourselves.
             dbapi_connection.isolation_level = None
+            # SQLite's lower() folds ASCII only: "ACCIÓN" would not find "Acción" as it does on
+            # PostgreSQL. Python's folds every script our members write in.
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")

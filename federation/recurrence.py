@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ ALLOWED_FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
 _MAX_NUMBER = 10_000
 # A bounded series is expanded when saved (to index its end); ten years of nightly actions.
 MAX_OCCURRENCES = 3660
+LATEST_START = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 _RULE_CHARS = re.compile(r"^[A-Z0-9=;,+\-]+$")
 
 
@@ -87,6 +89,9 @@ class Series:
                         f"the rule yields more than {MAX_OCCURRENCES} occurrences"
                     )
                 start = self._aware(local_start)
+                if start >= LATEST_START:
+                    # The same bound as every other date the API takes.
+                    raise RecurrenceError(f"the rule runs past {LATEST_START.year}")
                 if start not in excluded:
                     last = start
         except (ValueError, OverflowError) as exc:
@@ -96,6 +101,48 @@ class Series:
         if last is None:
             raise RecurrenceError("every occurrence of the rule is excluded")
         return last + self.duration
+
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def _numbers(parts: dict[str, str], name: str) -> list[int] | None:
+    return [int(value) for value in parts[name].split(",")] if name in parts else None
+
+
+def _filters_admit(parts: dict[str, str], start: dt.datetime) -> bool:
+    """Whether `start` passes the rule's BYxxx filters (a necessary condition for it to be an
+    occurrence; BYSETPOS and BYWEEKNO are left to dateutil)."""
+    month_days = calendar.monthrange(start.year, start.month)[1]
+    year_days = 366 if calendar.isleap(start.year) else 365
+    year_day = start.timetuple().tm_yday
+    single = {
+        "BYMONTH": [start.month],
+        "BYMONTHDAY": [start.day, start.day - month_days - 1],
+        "BYYEARDAY": [year_day, year_day - year_days - 1],
+        "BYHOUR": [start.hour],
+        "BYMINUTE": [start.minute],
+        "BYSECOND": [start.second],
+    }
+    for name, accepted in single.items():
+        wanted = _numbers(parts, name)
+        if wanted is not None and not set(wanted) & set(accepted):
+            return False
+    if "BYDAY" not in parts:
+        return True
+    # An ordinal counts within the month (MONTHLY, or YEARLY with BYMONTH), else the year.
+    if parts["FREQ"] == "MONTHLY" or "BYMONTH" in parts:
+        index, length = start.day, month_days
+    else:
+        index, length = year_day, year_days
+    ordinals = {(index - 1) // 7 + 1, -((length - index) // 7 + 1)}
+    for entry in parts["BYDAY"].split(","):
+        ordinal, weekday = entry[:-2], entry[-2:]
+        if weekday != _WEEKDAYS[start.weekday()]:
+            continue
+        if ordinal in ("", "+") or parts["FREQ"] in ("DAILY", "WEEKLY") or int(ordinal) in ordinals:
+            return True
+    return False
 
 
 def parse_series(
@@ -108,11 +155,21 @@ def parse_series(
             "must be a single RFC 5545 RRULE value such as FREQ=WEEKLY;BYDAY=MO, "
             "without a 'RRULE:' prefix or line breaks"
         )
-    parts = dict(part.partition("=")[::2] for part in text.split(";") if part)
+    pairs = [part.partition("=")[::2] for part in text.split(";") if part]
+    parts = dict(pairs)
+    if len(parts) != len(pairs):
+        raise RecurrenceError("not a valid RRULE: each rule part may appear only once")
+    if "COUNT" in parts and "UNTIL" in parts:
+        # RFC 5545 forbids both; dateutil only warns, and later versions refuse such a rule.
+        raise RecurrenceError("not a valid RRULE: COUNT and UNTIL must not both be given")
     if parts.get("FREQ") not in ALLOWED_FREQUENCIES:
         raise RecurrenceError(f"FREQ must be one of {', '.join(sorted(ALLOWED_FREQUENCIES))}")
     if "BYEASTER" in parts:
         raise RecurrenceError("BYEASTER is not part of RFC 5545")
+    if "BYWEEKNO" in parts and parts["FREQ"] != "YEARLY":
+        raise RecurrenceError("not a valid RRULE: BYWEEKNO needs FREQ=YEARLY")
+    if "BYSETPOS" in parts and parts["FREQ"] == "DAILY":
+        raise RecurrenceError("not a valid RRULE: BYSETPOS needs a WEEKLY or longer FREQ")
     for name in ("INTERVAL", "COUNT"):
         # dateutil accepts INTERVAL=0 and then never advances: one request would spin forever.
         if name in parts and not (parts[name].isdigit() and 0 < int(parts[name]) <= _MAX_NUMBER):
@@ -136,8 +193,11 @@ def parse_series(
     )
     # RFC 5545 leaves a series whose DTSTART is not itself an occurrence undefined, and
     # clients do disagree on it: refuse it rather than show different dates in each.
+    # dateutil looks for the next match up to the year 9999: for a rule that never matches
+    # (February 31) that is seconds of CPU per request. The filters are checked on the first
+    # start directly, so such a rule is refused before dateutil searches.
     try:
-        synchronized = series.contains(starts_at)
+        synchronized = _filters_admit(parts, series_start) and series.contains(starts_at)
     except (ValueError, OverflowError) as exc:
         raise RecurrenceError(f"not a valid RRULE: {exc}") from exc
     if not synchronized:

@@ -10,6 +10,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from federation.recurrence import LATEST_START
+
 SLUG_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 SLUG = validate.Regexp(
     rf"^{SLUG_PATTERN}$", error="Lowercase letters, digits and single hyphens only."
@@ -22,7 +24,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 # Far enough for any action; near year 1 or 9999, converting between zones overflows.
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+LATEST = LATEST_START
 
 
 class String(fields.String):
@@ -135,8 +137,11 @@ def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
 
 
 class PartialMixin:
-    """Every field optional, as PATCH bodies are; a named class keeps the OpenAPI name."""
+    """Every field optional, as PATCH bodies are; a named class keeps the OpenAPI name.
+
+    Only the top-level fields: `partial=True` would reach into nested objects too, and accept a
+    member organization without its name."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("partial", True)
+        kwargs.setdefault("partial", tuple(getattr(type(self), "_declared_fields", ())))
         super().__init__(*args, **kwargs)

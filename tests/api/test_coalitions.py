@@ -231,6 +231,8 @@ def test_patch_cannot_change_slug(
         ({"timezone": "America/Nowhere"}, "timezone"),
         ({"name": ""}, "name"),
         ({"website": "ftp://example.org"}, "website"),
+        # A PATCH replaces the list whole: each organization in it still needs its name.
+        ({"member_organizations": [{"kind": "faith"}]}, "member_organizations"),
     ],
 )
 def test_invalid_patch_is_422_and_changes_nothing(

@@ -69,6 +69,11 @@ def nightly_across_dst() -> Series:
         ("FREQ=YEARLY;COUNT=2", local(2028, 1, 23, 19)),
         # Organizers type rules by hand: lower case and stray spaces around it are fine.
         ("  freq=weekly;byday=sa;count=2 ", local(2027, 1, 30, 19)),
+        # 2027-01-23 is the 4th and the second-to-last Saturday of its month, the 4th of its year.
+        ("FREQ=MONTHLY;BYDAY=4SA;COUNT=2", local(2027, 2, 27, 19)),
+        ("FREQ=MONTHLY;BYDAY=-2SA;COUNT=2", local(2027, 2, 20, 19)),
+        ("FREQ=YEARLY;BYDAY=4SA;COUNT=2", local(2028, 1, 22, 19)),
+        ("FREQ=MONTHLY;BYMONTHDAY=-9;COUNT=2", local(2027, 2, 20, 19)),
     ],
 )
 def test_bounded_rules_end_with_their_last_occurrence(rule: str, last_start: dt.datetime) -> None:
@@ -109,11 +114,27 @@ def test_open_ended_rule_has_no_end() -> None:
         # 2027-01-23 is a Saturday, so a Monday rule would not include the first start.
         ("FREQ=WEEKLY;BYDAY=MO", "starts_at must itself be an occurrence"),
         ("FREQ=MONTHLY;BYMONTHDAY=1", "starts_at must itself be an occurrence"),
+        ("FREQ=MONTHLY;BYDAY=-1SA", "starts_at must itself be an occurrence"),
+        # Never matches: refused from the first start, not after a search to the year 9999.
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31;COUNT=3", "starts_at must itself be an occurrence"),
+        ("FREQ=DAILY;COUNT=3;UNTIL=20270130T000000Z", "COUNT and UNTIL"),
+        ("FREQ=DAILY;COUNT=3;COUNT=4", "only once"),
+        ("FREQ=DAILY;INTERVAL=-1", "INTERVAL must be from 1"),
+        ("FREQ=DAILY;COUNT=0", "COUNT must be from 1"),
+        ("FREQ=MONTHLY;BYWEEKNO=3", "BYWEEKNO needs FREQ=YEARLY"),
+        ("FREQ=DAILY;BYSETPOS=1", "BYSETPOS needs"),
     ],
 )
 def test_unacceptable_rules_are_refused_with_a_reason(rule: str, message: str) -> None:
     with pytest.raises(RecurrenceError, match=message):
         series(rule, local(2027, 1, 23, 19))
+
+
+def test_series_ending_after_2200_is_refused() -> None:
+    parsed = series("FREQ=YEARLY;INTERVAL=1000;COUNT=3", local(2027, 1, 23, 19))
+
+    with pytest.raises(RecurrenceError, match="runs past 2200"):
+        parsed.last_end()
 
 
 def test_recurrence_error_is_a_value_error() -> None:
