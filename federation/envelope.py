@@ -1,0 +1,163 @@
+"""Signed object envelopes: RFC 8785 canonical JSON and `eddsa-jcs-2022` integrity proofs.
+
+Pure functions, no database and no Flask, so the serving side, the reading side and tests all
+sign and verify with exactly the same bytes. docs/federation.md is the normative description;
+keep the two in step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import base58
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+OBJECT_TYPES = ("Coalition", "Campaign", "Endorsement", "Event", "Tombstone")
+PROOF_TYPE = "DataIntegrityProof"
+CRYPTOSUITE = "eddsa-jcs-2022"
+PROOF_PURPOSE = "assertionMethod"
+DISCOVERY_PATH = "/.well-known/solidarity-federation"
+OBJECTS_PATH = "/federation/v1/objects/"
+# Multicodec prefix of an Ed25519 public key (varint 0xed), as Multikey documents carry it.
+_ED25519_PUB_PREFIX = b"\xed\x01"
+
+
+class ProofError(ValueError):
+    """An envelope whose proof is missing, malformed, or does not verify."""
+
+
+class FloatInSignedData(TypeError):
+    """Floats are refused in signed data: their canonical text differs between languages."""
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """UTC to the second, `Z` suffix: the only time format inside envelopes."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def object_url(origin: str, object_id: object) -> str:
+    """An object's global id: a URL on its origin."""
+    return f"{origin}{OBJECTS_PATH}{object_id}"
+
+
+def key_id(origin: str, key_name: str) -> str:
+    return f"{origin}{DISCOVERY_PATH}#{key_name}"
+
+
+def _refuse_floats(value: Any, path: str = "$") -> None:
+    if isinstance(value, float):
+        raise FloatInSignedData(f"float at {path}: send numbers with a fraction as strings")
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _refuse_floats(item, f"{path}.{name}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _refuse_floats(item, f"{path}[{index}]")
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of a JSON value that holds no float."""
+    _refuse_floats(value)
+    return rfc8785.dumps(value)
+
+
+def multibase_b58(raw: bytes) -> str:
+    return "z" + base58.b58encode(raw).decode("ascii")
+
+
+def from_multibase_b58(text: str) -> bytes:
+    if not isinstance(text, str) or not text.startswith("z"):
+        raise ValueError("not a base58btc multibase value (must start with 'z')")
+    return base58.b58decode(text[1:])
+
+
+def public_key_multibase(key: Ed25519PublicKey) -> str:
+    """A Multikey `publicKeyMultibase`: base58btc of 0xed01 + the 32 raw key bytes."""
+    return multibase_b58(_ED25519_PUB_PREFIX + key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def public_key_from_multibase(text: str) -> Ed25519PublicKey:
+    raw = from_multibase_b58(text)
+    if len(raw) != 34 or not raw.startswith(_ED25519_PUB_PREFIX):
+        raise ValueError("not an Ed25519 Multikey")
+    return Ed25519PublicKey.from_public_bytes(raw[2:])
+
+
+def _hash_data(unsigned: Mapping[str, Any], proof_options: Mapping[str, Any]) -> bytes:
+    # eddsa-jcs-2022 (W3C vc-di-eddsa, section 3.3): the signature covers
+    # SHA-256(JCS(proof options)) || SHA-256(JCS(document without proof)), so the proof's own
+    # fields (key, time, purpose) are signed as well as the object.
+    return (
+        hashlib.sha256(canonical(proof_options)).digest()
+        + hashlib.sha256(canonical(unsigned)).digest()
+    )
+
+
+def sign(
+    envelope: Mapping[str, Any],
+    private_key: Ed25519PrivateKey,
+    verification_method: str,
+    *,
+    created: dt.datetime,
+) -> dict[str, Any]:
+    """Return `envelope` with a `proof` member added (any previous proof is replaced)."""
+    unsigned = {name: value for name, value in envelope.items() if name != "proof"}
+    options = {
+        "type": PROOF_TYPE,
+        "cryptosuite": CRYPTOSUITE,
+        "verificationMethod": verification_method,
+        "created": timestamp(created),
+        "proofPurpose": PROOF_PURPOSE,
+    }
+    signature = private_key.sign(_hash_data(unsigned, options))
+    return {**unsigned, "proof": {**options, "proofValue": multibase_b58(signature)}}
+
+
+def proof_of(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The envelope's proof, checked for shape (not yet for the signature)."""
+    proof = envelope.get("proof")
+    if not isinstance(proof, Mapping):
+        raise ProofError("the object has no proof")
+    expected = {"type": PROOF_TYPE, "cryptosuite": CRYPTOSUITE, "proofPurpose": PROOF_PURPOSE}
+    for name, value in expected.items():
+        if proof.get(name) != value:
+            raise ProofError(f"proof {name} must be {value!r}")
+    for name in ("verificationMethod", "created", "proofValue"):
+        if not isinstance(proof.get(name), str):
+            raise ProofError(f"proof {name} is missing")
+    return proof
+
+
+def verify(envelope: Mapping[str, Any], public_key: Ed25519PublicKey) -> None:
+    """Check the envelope's proof against `public_key`; raise ProofError if it does not hold.
+
+    The caller decides which key is the right one (the origin's, named by
+    `proof.verificationMethod`); this only checks the signature and the proof's shape.
+    """
+    proof = proof_of(envelope)
+    options = {name: value for name, value in proof.items() if name != "proofValue"}
+    unsigned = {name: value for name, value in envelope.items() if name != "proof"}
+    try:
+        signature = from_multibase_b58(proof["proofValue"])
+        message = _hash_data(unsigned, options)
+    except (ValueError, FloatInSignedData) as exc:
+        raise ProofError(f"proof cannot be checked: {exc}") from exc
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature as exc:
+        raise ProofError("the signature does not match the object") from exc
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """Parse envelope bytes (a JSON object); the proof is not checked here."""
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("an envelope is a JSON object")
+    return value
