@@ -35,6 +35,7 @@ from federation.envelope import (
     key_id,
     object_url,
     public_key_from_multibase,
+    public_key_multibase,
     sign,
     verify,
 )
@@ -903,3 +904,55 @@ def test_a_transaction_holding_positions_blocks_later_ones_until_it_commits(live
     client = live_app.test_client()
     items, _ = drain(client)
     assert [item["data"]["slug"] for item in items] == ["first"]
+
+
+def test_the_worked_example_of_the_spec_is_reproduced_exactly():
+    """docs/federation.md, section 4: Ed25519 is deterministic, so the vector is exact."""
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    origin = "https://mpls.example"
+    document = {
+        "id": f"{origin}/federation/v1/objects/5f0c2c1e-7b7a-4f43-9a55-1d3b8c2e9a10",
+        "type": "Event",
+        "origin": origin,
+        "version": 2,
+        "published": "2026-11-20T15:04:05Z",
+        "updated": "2026-11-21T09:30:00Z",
+        "data": {
+            "title": "March on the Capitol",
+            "description": "Bring signs.",
+            "starts_at": "2027-01-23T12:00:00-06:00",
+            "ends_at": "2027-01-23T15:00:00-06:00",
+            "timezone": "America/Chicago",
+            "all_day": False,
+            "rrule": None,
+            "exdates": [],
+            "location": {
+                "name": "Minnesota State Capitol",
+                "address": "75 Rev Dr Martin Luther King Jr Blvd, St Paul, MN",
+                "latitude": "44.9553",
+                "longitude": "-93.1022",
+            },
+            "online_url": None,
+            "kind": "march",
+            "tags": ["day-of-action"],
+            "status": "confirmed",
+            "language": "en",
+            "campaign_id": "0b6f1c7e-2d55-4c8e-8f3a-6a2f0e9d1c44",
+            "coalition_id": "9d2e4f60-1a3b-4c5d-8e7f-0a1b2c3d4e5f",
+        },
+    }
+    signed = sign(
+        document,
+        key,
+        key_id(origin, "key-20261120-1a2b3c4d"),
+        created=dt.datetime(2026, 11, 21, 9, 30, 1, tzinfo=dt.UTC),
+    )
+    assert public_key_multibase(key.public_key()) == (
+        "z6MkehRgf7yJbgaGfYsdoAsKdBPE3dj2CYhowQdcjqSJgvVd"
+    )
+    assert signed["proof"]["proofValue"] == (
+        "z4cteH6WVMmJNmvBBfKMoD25cGfP2WMBmCFhBz96DFnXGgzW1iKPwmAUXnampSgZvcHTSC7GuSZmW3zNS3VCjztR5"
+    )
+    spec = (ROOT / "docs" / "federation.md").read_text(encoding="utf-8")
+    assert signed["proof"]["proofValue"] in spec
+    assert canonical(document).decode() in spec
