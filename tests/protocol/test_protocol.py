@@ -956,3 +956,30 @@ def test_the_worked_example_of_the_spec_is_reproduced_exactly():
     spec = (ROOT / "docs" / "federation.md").read_text(encoding="utf-8")
     assert signed["proof"]["proofValue"] in spec
     assert canonical(document).decode() in spec
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 1, "a": [True, False, None], "c": {"z": "", "y": -(2**53 - 1)}},
+        {"text": 'quote " backslash \\ controls \b\f\n\r\t \x00 \x1f \x7f'},
+        {"text": "é ñ ✊ \u2028 \u2029 \ufeff 🏳️‍🌈 \U0001f600 \ue000"},
+        {"déjà": 1, "\U0001f600": 2, "\ue000": 3},
+        [],
+        "",
+    ],
+)
+def test_canonical_bytes_are_rfc8785(value: Any):
+    import rfc8785
+
+    assert canonical(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [{"big": 2**60}, {"lone": "\ud800"}])
+def test_values_json_cannot_carry_exactly_are_refused_and_fail_verification(value: Any):
+    with pytest.raises(ValueError, match=r"exceeds|non-UTF-8"):
+        canonical(value)
+    key = Ed25519PrivateKey.generate()
+    signed = sign({"data": 1}, key, "k", created=utcnow())
+    with pytest.raises(ProofError):
+        verify({**signed, "data": value}, key.public_key())
