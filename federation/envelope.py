@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import base58
 import rfc8785
@@ -197,6 +198,42 @@ def verify(envelope: Mapping[str, Any], public_key: Ed25519PublicKey) -> None:
         public_key.verify(signature, message)
     except InvalidSignature as exc:
         raise ProofError("the signature does not match the object") from exc
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL, lowercased; ValueError if it has none."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def check_identity(envelope: Mapping[str, Any]) -> str:
+    """The envelope's origin, once its `id`, `origin` and signing key agree on it.
+
+    Only the origin may speak for its objects: an object whose id, origin or key is on another
+    host is a forgery, whatever its signature says. Raises ProofError.
+    """
+    proof = proof_of(envelope)
+    origin, object_id = envelope.get("origin"), envelope.get("id")
+    if not isinstance(origin, str) or not isinstance(object_id, str):
+        raise ProofError("the object has no id or origin")
+    try:
+        claimed = origin_of(origin)
+        same = origin_of(object_id) == claimed == origin_of(proof["verificationMethod"])
+    except ValueError as exc:
+        raise ProofError(str(exc)) from exc
+    if claimed != origin or not same:
+        raise ProofError("id, origin and signing key are not all on the object's origin")
+    if not object_id.startswith(f"{origin}{OBJECTS_PATH}"):
+        raise ProofError("the object's id is not an object URL of its origin")
+    if not proof["verificationMethod"].startswith(f"{origin}{DISCOVERY_PATH}#"):
+        raise ProofError("the signing key is not one of the origin's published keys")
+    return origin
 
 
 def decode(raw: bytes) -> dict[str, Any]:

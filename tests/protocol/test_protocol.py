@@ -32,6 +32,7 @@ from federation.envelope import (
     FloatInSignedData,
     ProofError,
     canonical,
+    check_identity,
     key_id,
     object_url,
     public_key_from_multibase,
@@ -983,3 +984,18 @@ def test_values_json_cannot_carry_exactly_are_refused_and_fail_verification(valu
     signed = sign({"data": 1}, key, "k", created=utcnow())
     with pytest.raises(ProofError):
         verify({**signed, "data": value}, key.public_key())
+
+
+def test_identity_check_requires_one_origin_for_id_origin_and_key(
+    client: FlaskClient, coalition: dict[str, Any]
+):
+    envelope = drain(client)[0][0]
+    assert check_identity(envelope) == BASE_URL
+    forged_id = {**envelope, "id": envelope["id"].replace(BASE_URL, "https://nyc.example")}
+    forged_key = {
+        **envelope,
+        "proof": {**envelope["proof"], "verificationMethod": "https://nyc.example/k#1"},
+    }
+    for forged in (forged_id, forged_key, {**envelope, "origin": "https://nyc.example"}):
+        with pytest.raises(ProofError):
+            check_identity(forged)
