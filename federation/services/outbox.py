@@ -191,12 +191,12 @@ def _publish(
     if not entries:
         return 0
     lock_log(session)
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(FederationObject).where(FederationObject.id.in_([e[1] for e in entries]))
-        )
-    }
+    ids = list({entry[1] for entry in entries})
+    rows: dict[uuid.UUID, FederationObject] = {}
+    # In chunks: SQLite caps the number of bound parameters of one statement.
+    for start in range(0, len(ids), 500):
+        chunk = select(FederationObject).where(FederationObject.id.in_(ids[start : start + 500]))
+        rows.update((row.id, row) for row in session.scalars(chunk))
     # One entry per object (the last noted wins: it is what is in the database now), and only
     # when the logged version differs: touching a row without changing it publishes nothing.
     unique = {entry[1]: entry for entry in entries}

@@ -999,3 +999,40 @@ def test_identity_check_requires_one_origin_for_id_origin_and_key(
     for forged in (forged_id, forged_key, {**envelope, "origin": "https://nyc.example"}):
         with pytest.raises(ProofError):
             check_identity(forged)
+
+
+def test_a_thousand_changes_in_one_transaction_are_each_delivered_once(
+    app: Flask, client: FlaskClient
+):
+    with app.app_context():
+        session = get_session()
+        coalition = Coalition(
+            origin=BASE_URL,
+            slug="big",
+            name="Big",
+            city="Big",
+            city_slug="big",
+            timezone="America/Chicago",
+        )
+        start = dt.datetime(2027, 1, 23, 18, tzinfo=dt.UTC)
+        session.add_all(
+            Event(
+                origin=BASE_URL,
+                coalition=coalition,
+                title=f"Action {index}",
+                starts_at=start,
+                ends_at=start + dt.timedelta(hours=1),
+                timezone="America/Chicago",
+                kind="rally",
+                status="confirmed",
+                all_day=False,
+                description="",
+                exdate_values=[],
+            )
+            for index in range(1000)
+        )
+        session.commit()
+    items, cursor = drain(client, limit=100)
+    assert len({item["id"] for item in items}) == len(items) == 1001
+    assert items[0]["type"] == "Coalition"
+    assert client.get(CHANGES, query_string={"after": cursor}).json["items"] == []
