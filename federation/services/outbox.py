@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Select, event, func, select, text
+from sqlalchemy import Select, event, func, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
@@ -122,6 +122,12 @@ def lock_log(session: Session) -> None:
     """Serialize position assignment with every other writer until this transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK})
+    else:
+        # SQLite has one writer at a time; a write takes that lock now (if this transaction
+        # has not written yet), before the head is read, so no other writer can slip between.
+        session.execute(
+            update(InstanceState).where(InstanceState.id == 1).values(horizon=InstanceState.horizon)
+        )
 
 
 def publish_unlogged(session: Session) -> int:
