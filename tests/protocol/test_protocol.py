@@ -10,7 +10,6 @@ import os
 import random
 import stat
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from conftest import BASE_URL, backend, bearer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
+from servers import ROOT, environment, flask
 from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import OperationalError
 
@@ -54,8 +54,6 @@ from federation.models import (
 from federation.services import outbox
 
 Maker = Callable[..., dict[str, Any]]
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 CHANGES = "/federation/v1/changes"
 SNAPSHOT = "/federation/v1/snapshot"
 
@@ -730,21 +728,8 @@ def test_publish_unlogged_logs_objects_written_without_the_hooks(
 
 
 def _flask(url: str, key_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "FEDERATION_DATABASE_URL": url,
-        "FEDERATION_KEY_PATH": str(key_path),
-        "FEDERATION_BASE_URL": "http://127.0.0.1:5000",
-    }
-    return subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = environment(url, "http://127.0.0.1:5000", FEDERATION_KEY_PATH=str(key_path))
+    return flask(env, *args)
 
 
 def test_db_upgrade_ends_with_every_local_object_logged(
