@@ -104,6 +104,8 @@ def main() -> int:
                 "FEDERATION_DATABASE_URL": url,
                 "FEDERATION_BASE_URL": "https://bench.example",
                 "FEDERATION_FEED_MAX_EVENTS": args.events * 2,
+                # Throwaway signing keys: a benchmark must not write into instance/.
+                "FEDERATION_KEY_PATH": str(Path(tmp) / "federation-keys.json"),
             }
         )
         start = time.perf_counter()

@@ -11,7 +11,7 @@ from flask import Flask
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build an application; `config` overrides settings read from FEDERATION_* variables."""
-    from federation import api, cli, db, feeds, pages, privacy
+    from federation import api, cli, db, feeds, pages, privacy, protocol
     from federation.config import load_settings
     from federation.services import changes
 
@@ -20,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     database = db.init_app(app)
     changes.install(database.sessionmaker)
+    protocol.init_app(app, database.sessionmaker)
     api.init_app(app)
     feeds.init_app(app)
     pages.init_app(app)

@@ -1,7 +1,8 @@
-"""Flask CLI commands: database migrations, admin tokens and the demo dataset."""
+"""Flask CLI commands: database migrations, admin tokens, the demo dataset and federation."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import click
@@ -11,6 +12,8 @@ from flask.cli import AppGroup, with_appcontext
 from federation import migrate
 from federation.db import get_session
 from federation.services import auth as auth_service
+from federation.services import outbox
+from federation.services import protocol as protocol_service
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 
@@ -21,6 +24,13 @@ def db_upgrade(revision: str) -> None:
     """Apply migrations to the configured database (default: all of them)."""
     migrate.upgrade(current_app.config["FEDERATION_DATABASE_URL"], revision)
     click.echo(f"database at {revision}", err=True)
+    if revision == "head":
+        # Migrations cannot sign (they never see the key): log what is not logged yet here.
+        session = get_session()
+        logged = outbox.publish_unlogged(session)
+        session.commit()
+        if logged:
+            click.echo(f"federation log: {logged} objects published", err=True)
 
 
 @click.command("create-admin-token")
@@ -58,7 +68,54 @@ def load_demo() -> None:
     click.echo("demo data loaded" if loaded else "data already present; demo not loaded", err=True)
 
 
+federation_cli = AppGroup("federation", help="The federation protocol: keys, epochs, tombstones.")
+
+
+@federation_cli.command("rotate-key")
+def rotate_key() -> None:
+    """Add a new active signing key; older keys stay published as retired.
+
+    Restart the service afterwards: running processes keep signing with the key they loaded.
+    """
+    from federation.protocol import get_keyring
+
+    key = get_keyring().rotate()
+    click.echo(key.key_id(current_app.config["FEDERATION_BASE_URL"]))
+
+
+@federation_cli.command("new-epoch")
+def new_epoch() -> None:
+    """Refuse every peer's cursor so that peers resync; run after restoring a backup."""
+    session = get_session()
+    epoch = protocol_service.new_epoch(session)
+    session.commit()
+    click.echo(f"federation epoch is now {epoch}; peers will resync from a snapshot", err=True)
+
+
+@federation_cli.command("purge-tombstones")
+@click.option(
+    "--days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Purge tombstones older than this (default: FEDERATION_TOMBSTONE_DAYS).",
+)
+def purge_tombstones(days: int | None) -> None:
+    """Forget old tombstones; peers whose cursor is older must resync."""
+    config = current_app.config
+    if days is None:
+        days = int(config["FEDERATION_TOMBSTONE_DAYS"])
+    session = get_session()
+    result = protocol_service.purge_tombstones(
+        session,
+        older_than=dt.datetime.now(dt.UTC) - dt.timedelta(days=days),
+        origin=config["FEDERATION_BASE_URL"],
+    )
+    session.commit()
+    click.echo(f"purged {result.purged} tombstones; horizon at {result.horizon}", err=True)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
+    app.cli.add_command(federation_cli)
     for command in (create_admin_token, revoke_token, load_demo):
         app.cli.add_command(command)

@@ -41,6 +41,12 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> dict[str, A
         "FEDERATION_FEED_PAST_DAYS": _int(env, "FEDERATION_FEED_PAST_DAYS", 30),
         # ...up to this many events per feed (the calendar description says when it cuts).
         "FEDERATION_FEED_MAX_EVENTS": _int(env, "FEDERATION_FEED_MAX_EVENTS", 5000),
+        # The instance's private signing keys: a file beside the database, never in it, so a
+        # database dump cannot sign and a restored backup cannot roll the keys back.
+        "FEDERATION_KEY_PATH": env.get("FEDERATION_KEY_PATH")
+        or str(Path(instance_path) / "federation-keys.json"),
+        # How long peers can stay offline and still catch up from their cursor.
+        "FEDERATION_TOMBSTONE_DAYS": _int(env, "FEDERATION_TOMBSTONE_DAYS", 180),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from typing import Any
 
@@ -263,14 +264,42 @@ class Tombstone(Base):
     deleted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+def new_epoch_token() -> str:
+    return secrets.token_hex(8)
+
+
 class InstanceState(Base):
-    """One row: a counter bumped by every write that can change a feed, and when."""
+    """One row: a counter bumped by every write that can change a feed, and when; and the
+    federation log's epoch and horizon."""
 
     __tablename__ = "instance_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Changes whenever the log's positions may have gone backwards (a restored backup): every
+    # cursor of an older epoch is refused, so no reader trusts positions it cannot trust.
+    epoch: Mapped[str] = mapped_column(String(32), default=new_epoch_token)
+    # Tombstones at or below this position were purged: a cursor below it may have missed one.
+    horizon: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FederationObject(Base):
+    """One entry of the federation log: the current signed version of an object, at the
+    position of its last change. Changing an object moves it to a new, higher position."""
+
+    __tablename__ = "federation_objects"
+
+    # The object's own id (the uuid in its URL); a tombstone takes its object's place.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # Assigned at commit under a lock, so position order is commit order (docs/federation.md).
+    position: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)
+    # The exact signed bytes: served verbatim, never re-serialized, so proofs keep verifying.
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class ApiToken(Base):

@@ -45,6 +45,17 @@ def _create_postgres_database(admin_url: str) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
+@pytest.fixture(scope="session", autouse=True)
+def federation_key_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every app of the run, in-process or a subprocess, signs with keys in a temporary file:
+    tests never write into instance/."""
+    path = tmp_path_factory.mktemp("keys") / "federation-keys.json"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FEDERATION_KEY_PATH", str(path))
+    yield path
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def fresh_database_url(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], str]:
     """Make another empty database of the leg's backend; dropped at the end of the run."""
