@@ -58,7 +58,7 @@ def gunicorn(env: Mapping[str, str], port: int, workers: int = 2) -> Iterator[st
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while True:
                 try:
                     requests.get(f"{base}/healthz", timeout=2)
