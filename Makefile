@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Links in feeds, pages and signed federation objects name this origin: follow PORT.
+run: export FEDERATION_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(STAMP)
 	mkdir -p instance
 	$(BIN)/flask --app wsgi db upgrade
