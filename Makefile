@@ -6,7 +6,7 @@ PORT ?= 5000
 STAMP := $(VENV)/.installed
 export FEDERATION_DATABASE_URL ?= sqlite:///$(CURDIR)/instance/federation.db
 
-.PHONY: run test test-sqlite test-postgresql lint format openapi bench clean
+.PHONY: run test test-sqlite test-postgresql lint format openapi bench bench-federation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ format: $(STAMP)
 # Benchmarks print their figures against a baseline measured in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/feeds.py
+
+# Two instances pulling 50,000 events over HTTP: needs a PostgreSQL server on which it may create
+# (and drop) databases, and a few minutes; hence not part of `make bench`.
+BENCH_POSTGRESQL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+bench-federation: $(STAMP)
+	$(BIN)/python bench/federation.py --server $(BENCH_POSTGRESQL)
 
 openapi: $(STAMP)
 	FEDERATION_BASE_URL=http://127.0.0.1:5000 $(BIN)/flask --app wsgi openapi write --format=yaml openapi.yaml

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
+import sys
 import uuid
 
 import click
@@ -68,7 +71,9 @@ def load_demo() -> None:
     click.echo("demo data loaded" if loaded else "data already present; demo not loaded", err=True)
 
 
-federation_cli = AppGroup("federation", help="The federation protocol: keys, epochs, tombstones.")
+federation_cli = AppGroup(
+    "federation", help="The federation protocol: syncing from peers, keys, epochs, tombstones."
+)
 
 
 @federation_cli.command("rotate-key")
@@ -112,6 +117,47 @@ def purge_tombstones(days: int | None) -> None:
     )
     session.commit()
     click.echo(f"purged {result.purged} tombstones; horizon at {result.horizon}", err=True)
+
+
+@federation_cli.command("sync")
+@click.option("--loop", is_flag=True, help="Keep polling, with jitter and per-peer backoff.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds between rounds with --loop (default: FEDERATION_SYNC_INTERVAL).",
+)
+def sync(loop: bool, interval: float | None) -> None:
+    """Pull from every enabled peer: one round, or rounds forever with --loop.
+
+    One round exits with status 1 if any peer failed. Several workers may run at once.
+    """
+    from federation.db import get_database
+    from federation.sync import settings_from_config
+    from federation.sync.worker import RoundSummary, run_loop, sync_all
+
+    factory = get_database().sessionmaker
+    settings = settings_from_config(current_app.config)
+
+    def report(summary: RoundSummary) -> None:
+        click.echo(summary.line())
+
+    if loop:
+        stopping: list[bool] = []
+        # SIGTERM (systemd, docker stop) ends the loop between rounds; a page being applied
+        # commits or rolls back as a whole either way.
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        period = interval or float(current_app.config["FEDERATION_SYNC_INTERVAL"])
+        with contextlib.suppress(KeyboardInterrupt):
+            run_loop(factory, settings, interval=period, report=report, stop=lambda: bool(stopping))
+        return
+    summaries = sync_all(factory, settings)
+    for summary in summaries:
+        report(summary)
+    if not summaries:
+        click.echo("no enabled peers", err=True)
+    if any(not summary.ok for summary in summaries):
+        sys.exit(1)
 
 
 def init_app(app: Flask) -> None:

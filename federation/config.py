@@ -22,6 +22,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in {"", "0", "false", "no"}:
+        return False
+    if raw in {"1", "true", "yes"}:
+        return True
+    raise RuntimeError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def settings_from_env(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     """Read every setting the service knows from the environment (see README, Configuration)."""
     default_db = "sqlite:///" + str(Path(instance_path) / "federation.db")
@@ -47,6 +56,15 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> dict[str, A
         or str(Path(instance_path) / "federation-keys.json"),
         # How long peers can stay offline and still catch up from their cursor.
         "FEDERATION_TOMBSTONE_DAYS": _int(env, "FEDERATION_TOMBSTONE_DAYS", 180),
+        # Development and tests only: let peers be plain http and on loopback or private
+        # addresses. In production a peer URL must never reach the internal network.
+        "FEDERATION_ALLOW_PRIVATE_PEERS": _flag(env, "FEDERATION_ALLOW_PRIVATE_PEERS"),
+        # Seconds between the sync loop's rounds (jittered by a quarter either way).
+        "FEDERATION_SYNC_INTERVAL": _int(env, "FEDERATION_SYNC_INTERVAL", 120),
+        # The most we read from a peer in one response (after decompression), and the most
+        # time one request may take, slow drip included.
+        "FEDERATION_PEER_MAX_BYTES": _int(env, "FEDERATION_PEER_MAX_BYTES", 2 * 1024 * 1024),
+        "FEDERATION_PEER_TIMEOUT": _int(env, "FEDERATION_PEER_TIMEOUT", 30),
     }
 
 

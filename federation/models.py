@@ -21,8 +21,10 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    func,
+    select,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column, relationship
 
 from federation.db import Base, UTCDateTime
 from schemas.vocabulary import ENDORSEMENT_LEVELS, EVENT_KINDS, EVENT_STATUSES
@@ -300,6 +302,103 @@ class FederationObject(Base):
     # The exact signed bytes: served verbatim, never re-serialized, so proofs keep verifying.
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Another origin's object: the peer that brought its current version (NULL for our own),
+    # so that removing a peer can purge what it brought...
+    peer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("peers.id", ondelete="SET NULL"), index=True
+    )
+    # ...and when that peer last listed it in a snapshot: after a full resync, what the peer
+    # no longer lists was deleted while we could not see its tombstone.
+    listed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Peer(Base):
+    """Another instance this one pulls from, and where its reading of that peer stands."""
+
+    __tablename__ = "peers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The peer's origin (scheme://host[:port]): its objects carry it, its endpoints hang off it.
+    url: Mapped[str] = mapped_column(String(255), unique=True)
+    # The instance's name from its discovery document (unknown until the first round).
+    name: Mapped[str | None] = mapped_column(String(200))
+    # Whether objects of *other* origins that this peer serves are accepted.
+    relay: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Position in the peer's changes feed (NULL: never synced, or resync needed); and while a
+    # snapshot is being read, the token of its next page.
+    cursor: Mapped[str | None] = mapped_column(String(200))
+    snapshot_page: Mapped[str | None] = mapped_column(String(200))
+    snapshot_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The feed's entity tag when we were last up to date: an idle poll is one 304.
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When we last held everything the peer had published (the measure of lag).
+    caught_up_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Backoff after failures: the loop does not poll before this (a manual sync does).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def sync_status(self) -> Peer:
+        # The API shows the reading state as a nested `status` object of the same row.
+        return self
+
+    @property
+    def resyncing(self) -> bool:
+        return self.cursor is None or self.snapshot_page is not None
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """How long since we last held everything the peer had published."""
+        if self.caught_up_at is None:
+            return None
+        return max(0.0, (utcnow() - self.caught_up_at).total_seconds())
+
+
+class QuarantinedObject(Base):
+    """An object a peer offered that was not applied, with why: rejected (bad proof, origin
+    or data), a conflict (same version, other content), or waiting (for an object it refers
+    to, or for its origin's key), which is retried."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    peer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("peers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    # What the object claimed to be, cut to size: it may be anything.
+    object_id: Mapped[str | None] = mapped_column(String(300), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_origin: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(1000))
+    # Kept for waiting objects (to retry) and for an operator to inspect; at most 64 KiB.
+    envelope: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", ("rejected", "conflict", "waiting")), name="kind_known"),
+    )
+
+
+class RemoteKey(Base):
+    """A public key another origin publishes in its discovery document (cached here)."""
+
+    __tablename__ = "remote_keys"
+
+    # The key's id, a URL on its origin (the proof's verificationMethod).
+    id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), index=True)
+    public_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiToken(Base):
@@ -322,3 +421,13 @@ class ApiToken(Base):
     @property
     def coalition_slug(self) -> str | None:
         return self.coalition.slug if self.coalition else None
+
+
+# How many objects of a peer sit in quarantine (listing peers is rare; one subquery each).
+Peer.quarantined = column_property(
+    select(func.count(QuarantinedObject.id))
+    .where(QuarantinedObject.peer_id == Peer.id)
+    .correlate_except(QuarantinedObject)
+    .scalar_subquery(),
+    deferred=True,
+)

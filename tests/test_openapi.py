@@ -18,13 +18,14 @@ def test_openapi_yaml_is_up_to_date(app: Flask):
     assert generated == committed, "openapi.yaml drifted from the app: run `make openapi`"
 
 
-def test_writes_and_token_listings_document_bearer_auth_and_reads_are_public():
+def test_writes_tokens_and_peers_document_bearer_auth_and_other_reads_are_public():
     spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if method == "parameters":
                 continue
-            if method in {"post", "patch", "delete"} or path.endswith("/tokens"):
+            admin_only = path.endswith("/tokens") or path.startswith("/api/v1/peers")
+            if method in {"post", "patch", "delete"} or admin_only:
                 assert operation.get("security") == [{"bearerAuth": []}], (method, path)
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
             else:

@@ -60,9 +60,9 @@ def init_app(app: Flask) -> FederationApi:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."}
     )
 
-    from federation.api import campaigns, cities, coalitions, events, health
+    from federation.api import campaigns, cities, coalitions, events, health, peers
 
-    for module in (coalitions, events, campaigns, cities, health):
+    for module in (coalitions, events, campaigns, cities, peers, health):
         api.register_blueprint(module.blp)
 
     @app.before_request

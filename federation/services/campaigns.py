@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from federation.models import Campaign, Coalition, Endorsement, Event, Tombstone
 from federation.services.auth import Actor
-from federation.services.common import apply_changes, bury, like_pattern
+from federation.services.common import apply_changes, bury, is_local, like_pattern, require_local
 from federation.services.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from federation.services.pagination import (
     Page,
@@ -44,6 +44,7 @@ def create_campaign(
     values = dict(data)
     coalition = _coalition_by_slug(session, values.pop("coalition_slug"), "coalition")
     actor.require_coalition(coalition.id)
+    require_local(session, coalition)
     _check_dates(values["starts_on"], values["ends_on"])
     campaign = Campaign(coalition=coalition, origin=origin, **values)
     session.add(campaign)
@@ -64,6 +65,7 @@ def update_campaign(
     session: Session, actor: Actor, campaign: Campaign, changes: Mapping[str, Any]
 ) -> Campaign:
     actor.require_coalition(campaign.coalition_id)
+    require_local(session, campaign)
     _check_dates(
         changes.get("starts_on", campaign.starts_on), changes.get("ends_on", campaign.ends_on)
     )
@@ -74,16 +76,22 @@ def update_campaign(
 
 def bury_campaign(session: Session, campaign: Campaign) -> Tombstone:
     """Delete a campaign with its endorsements; local actions that joined it leave it."""
+    # Other origins' endorsements and actions are theirs to change: their copies here go
+    # with the campaign (endorsements) or keep pointing at it (actions), as on their origin.
     for endorsement in campaign.endorsements:
-        bury(session, endorsement, "Endorsement")
+        if is_local(session, endorsement):
+            bury(session, endorsement, "Endorsement")
+        else:
+            session.delete(endorsement)
     for event in session.scalars(select(Event).where(Event.campaign_id == campaign.id)):
-        if event not in session.deleted:
+        if event not in session.deleted and is_local(session, event):
             apply_changes(event, {"campaign_id": None})
     return bury(session, campaign, "Campaign")
 
 
 def delete_campaign(session: Session, actor: Actor, campaign: Campaign) -> Tombstone:
     actor.require_coalition(campaign.coalition_id)
+    require_local(session, campaign)
     tombstone = bury_campaign(session, campaign)
     session.flush()
     return tombstone
@@ -133,6 +141,7 @@ def add_endorsement(
         coalition = _coalition_by_slug(session, data["coalition_slug"], "coalition")
     if not _may_record(actor, campaign, coalition.id if coalition else None):
         raise Forbidden("This token may not record endorsements for this campaign.")
+    require_local(session, campaign)
     duplicate = select(Endorsement.id).where(
         Endorsement.campaign_id == campaign.id,
         Endorsement.organization == data["organization"],
@@ -170,6 +179,7 @@ def withdraw_endorsement(
         raise NotFound("No such endorsement of this campaign.")
     if not _may_record(actor, campaign, endorsement.coalition_id):
         raise Forbidden("This token may not withdraw this endorsement.")
+    require_local(session, endorsement)
     tombstone = bury(session, endorsement, "Endorsement")
     session.flush()
     return tombstone

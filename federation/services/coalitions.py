@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from federation.models import Campaign, Coalition, Endorsement, Event, Tombstone
 from federation.services.auth import Actor
 from federation.services.campaigns import bury_campaign
-from federation.services.common import apply_changes, bury, like_pattern
+from federation.services.common import apply_changes, bury, is_local, like_pattern, require_local
 from federation.services.errors import Conflict, NotFound
 from federation.services.pagination import Page, paginate, text_key
 
@@ -40,6 +40,7 @@ def update_coalition(
     session: Session, actor: Actor, coalition: Coalition, changes: Mapping[str, Any]
 ) -> Coalition:
     actor.require_coalition(coalition.id)
+    require_local(session, coalition)
     apply_changes(coalition, changes)
     session.flush()
     return coalition
@@ -52,6 +53,7 @@ def delete_coalition(session: Session, actor: Actor, coalition: Coalition) -> To
     coalition link, their actions leave its campaigns. Each such change is a new version.
     """
     actor.require_instance_admin()
+    require_local(session, coalition)
     campaign_ids = list(
         session.scalars(select(Campaign.id).where(Campaign.coalition_id == coalition.id))
     )
@@ -62,7 +64,7 @@ def delete_coalition(session: Session, actor: Actor, coalition: Coalition) -> To
     for endorsement in session.scalars(
         select(Endorsement).where(Endorsement.coalition_id == coalition.id)
     ):
-        if endorsement in session.deleted:
+        if endorsement in session.deleted or not is_local(session, endorsement):
             continue
         apply_changes(endorsement, {"coalition_id": None})
     tombstone = bury(session, coalition, "Coalition")

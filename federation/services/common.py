@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from federation.models import Published, Tombstone, utcnow
+from federation.services.errors import Forbidden
+from federation.services.outbox import publisher_of
 
 
 def apply_changes(
@@ -23,6 +25,24 @@ def apply_changes(
     if changed:
         obj.touch(now)
     return changed
+
+
+def local_origin(session: Session) -> str:
+    """This instance's origin: the `origin` of every object it publishes."""
+    return publisher_of(session).origin
+
+
+def is_local(session: Session, obj: Published) -> bool:
+    return obj.origin == local_origin(session)
+
+
+def require_local(session: Session, obj: Published) -> None:
+    """Only an object's origin changes it: another origin's copy here is read-only."""
+    if not is_local(session, obj):
+        raise Forbidden(
+            f"This belongs to {obj.origin} and reached this instance by federation; "
+            "it can only be changed there."
+        )
 
 
 def bury(session: Session, obj: Published, type_: str, now: dt.datetime | None = None) -> Tombstone:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from federation.models import Campaign, Coalition, Event, EventTag, Tombstone
 from federation.recurrence import RecurrenceError, Series, parse_series
 from federation.services.auth import Actor
-from federation.services.common import apply_changes, bury, like_pattern
+from federation.services.common import apply_changes, bury, like_pattern, require_local
 from federation.services.errors import Gone, InvalidInput, NotFound
 from federation.services.pagination import Page, datetime_key, paginate, uuid_key
 
@@ -63,10 +63,14 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _check(session: Session, state: Mapping[str, Any]) -> dict[str, Any]:
+def _check(
+    session: Session, state: Mapping[str, Any], *, check_campaign: bool = True
+) -> dict[str, Any]:
     """Validate the event as it would be after the write; return derived columns.
 
     Raises InvalidInput with every broken rule at once, keyed by API field name.
+    `check_campaign`: whether the campaign must be held here (another origin's action may
+    join a day of action this instance has not received).
     """
     errors: dict[str, list[str]] = {}
     starts_at: dt.datetime = state["starts_at"]
@@ -102,7 +106,7 @@ def _check(session: Session, state: Mapping[str, Any]) -> dict[str, Any]:
                 "Not occurrences of the rule: " + ", ".join(x.isoformat() for x in strays)
             )
     campaign_id = state["campaign_id"]
-    if campaign_id is not None and session.get(Campaign, campaign_id) is None:
+    if check_campaign and campaign_id is not None and session.get(Campaign, campaign_id) is None:
         errors.setdefault("campaign_id", []).append("No such campaign.")
     series_ends_at: dt.datetime | None = ends_at
     if series is not None and not errors:
@@ -120,11 +124,10 @@ def _state(event: Event | None, values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: values[name] if name in values else getattr(event, name) for name in names}
 
 
-def publish_event(
-    session: Session, actor: Actor, coalition: Coalition, data: Mapping[str, Any], *, origin: str
-) -> Event:
-    """Create an action of `coalition`; its zone defaults to the coalition's."""
-    actor.require_coalition(coalition.id)
+def event_values(
+    session: Session, coalition: Coalition, data: Mapping[str, Any], *, check_campaign: bool = True
+) -> dict[str, Any]:
+    """A whole event's model attributes from its API fields, checked; defaults filled in."""
     values = {
         "description": "",
         "all_day": False,
@@ -136,7 +139,17 @@ def publish_event(
         "timezone": coalition.timezone,
         **_flatten(data),
     }
-    values.update(_check(session, _state(None, values)))
+    values.update(_check(session, _state(None, values), check_campaign=check_campaign))
+    return values
+
+
+def publish_event(
+    session: Session, actor: Actor, coalition: Coalition, data: Mapping[str, Any], *, origin: str
+) -> Event:
+    """Create an action of `coalition`; its zone defaults to the coalition's."""
+    actor.require_coalition(coalition.id)
+    require_local(session, coalition)
+    values = event_values(session, coalition, data)
     event = Event(coalition=coalition, origin=origin, **values)
     session.add(event)
     session.flush()
@@ -155,6 +168,7 @@ def get_event(session: Session, event_id: uuid.UUID) -> Event:
 def update_event(session: Session, actor: Actor, event: Event, changes: Mapping[str, Any]) -> Event:
     """Edit an action; cancelling is `status: cancelled`, which keeps it visible as such."""
     actor.require_coalition(event.coalition_id)
+    require_local(session, event)
     values = _flatten(changes)
     values.update(_check(session, _state(event, values)))
     apply_changes(event, values)
@@ -164,6 +178,7 @@ def update_event(session: Session, actor: Actor, event: Event, changes: Mapping[
 
 def delete_event(session: Session, actor: Actor, event: Event) -> Tombstone:
     actor.require_coalition(event.coalition_id)
+    require_local(session, event)
     tombstone = bury(session, event, "Event")
     session.flush()
     return tombstone

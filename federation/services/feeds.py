@@ -178,10 +178,14 @@ class FeedCache:
         self._size = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...], revision: int) -> RenderedFeed | None:
+    def get(
+        self, key: tuple[str, ...], revision: int, changed_at: dt.datetime
+    ) -> RenderedFeed | None:
         with self._lock:
             feed = self._entries.get(key)
-            if feed is None or feed.revision != revision:
+            # The time too: a restored backup rolls the revision back, and the same number
+            # then comes round again for other content (never at the same instant).
+            if feed is None or (feed.revision, feed.last_modified) != (revision, changed_at):
                 return None
             self._entries.move_to_end(key)
             return feed
@@ -215,8 +219,8 @@ def get_feed(
     since = dt.datetime.combine(now.date(), dt.time(), dt.UTC) - dt.timedelta(days=past_days)
     key = (spec.key, since.date().isoformat(), str(cap))
     if cache is not None:
-        revision, _ = current_revision(session)
-        cached = cache.get(key, revision)
+        revision, changed_at = current_revision(session)
+        cached = cache.get(key, revision, changed_at)
         if cached is not None:
             return cached
     feed = build_feed(session, spec, base_url=base_url, since=since, cap=cap, year=now.year)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Select, event, func, select, text, update
+from sqlalchemy import Select, event, func, insert, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
@@ -89,6 +89,8 @@ class RelayedObject:
     origin: str
     version: int
     envelope: bytes
+    # The peer it came from (see FederationObject.peer_id).
+    peer_id: uuid.UUID | None = None
 
 
 def install(factory: sessionmaker[Session], publisher: Publisher) -> None:
@@ -108,7 +110,14 @@ def publisher_of(session: Session) -> Publisher:
 
 def log_relayed(session: Session, relayed: RelayedObject) -> None:
     """Queue another origin's envelope for the log; it gets its position at commit."""
-    session.info.setdefault(_RELAYED_KEY, {})[relayed.id] = relayed
+    pending_relayed(session)[relayed.id] = relayed
+
+
+def pending_relayed(session: Session) -> dict[uuid.UUID, RelayedObject]:
+    """What log_relayed queued in this transaction (a caller that rolls back a SAVEPOINT
+    restores it: unlike our own objects, queued envelopes are not rechecked at commit)."""
+    pending: dict[uuid.UUID, RelayedObject] = session.info.setdefault(_RELAYED_KEY, {})
+    return pending
 
 
 def head(session: Session) -> int:
@@ -216,21 +225,37 @@ def _publish(
     changed.sort(key=lambda entry: TYPE_ORDER.index(entry[0]) if entry[0] in TYPE_ORDER else 99)
     position = head(session)
     now = utcnow()
+    # Objects logged for the first time are inserted in one statement, not one by one by the
+    # unit of work: a sync page logs hundreds of them.
+    new: list[dict[str, Any]] = []
     for type_name, object_id, version, source in changed:
         position += 1
         row = rows.get(object_id)
         if isinstance(source, RelayedObject):
-            raw, origin = source.envelope, source.origin
+            raw, origin, peer_id = source.envelope, source.origin, source.peer_id
         else:
             raw = canonical(_envelope(publisher, type_name, source, row, now))
-            origin = publisher.origin
+            origin, peer_id = publisher.origin, None
+        values: dict[str, Any] = {
+            "type": type_name,
+            "origin": origin,
+            "version": version,
+            "peer_id": peer_id,
+            "position": position,
+            "envelope": raw,
+            "changed_at": now,
+        }
+        if peer_id is not None:
+            values["listed_at"] = now
         if row is None:
-            row = FederationObject(id=object_id)
-            session.add(row)
-        row.type, row.origin, row.version = type_name, origin, version
-        row.position, row.envelope, row.changed_at = position, raw, now
+            new.append({"id": object_id, **values})
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
     # The positions must be written inside this transaction, under the lock.
     session.flush()
+    if new:
+        session.execute(insert(FederationObject), new)
     return len(changed)
 
 

@@ -1,0 +1,816 @@
+"""Applying other origins' signed objects: the ingest rules of docs/federation.md, per object.
+
+Every object a peer serves is checked on its own (size, identity, trust, proof, version,
+data) and either applied, found unchanged, ignored (older, or our own), or quarantined with
+the reason: a bad object never stops the objects around it, and never stalls the cursor.
+A page is applied inside one SAVEPOINT; if the database refuses it (a constraint no check
+foresaw), the page is applied again one object per SAVEPOINT, so that only the culprit fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from marshmallow import EXCLUDE, ValidationError
+from sqlalchemy import delete, insert, inspect, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import instance_state
+
+from federation.envelope import (
+    DISCOVERY_PATH,
+    OBJECTS_PATH,
+    FloatInSignedData,
+    ProofError,
+    canonical,
+    check_identity,
+    decode,
+    public_key_from_multibase,
+    verify,
+)
+from federation.ical import render_event
+from federation.models import (
+    Campaign,
+    Coalition,
+    Endorsement,
+    Event,
+    EventTag,
+    FederationObject,
+    InstanceState,
+    Peer,
+    QuarantinedObject,
+    RemoteKey,
+    Tombstone,
+    utcnow,
+)
+from federation.services import events as event_service
+from federation.services.errors import InvalidInput
+from federation.services.outbox import RelayedObject, log_relayed, pending_relayed
+from federation.services.protocol import OBJECT_MAX_BYTES
+from federation.sync.fetch import FetchError
+from schemas.campaigns import CampaignSchema, EndorsementSchema
+from schemas.coalitions import CoalitionSchema
+from schemas.events import EventSchema
+
+# Signed versions are integers; ours fit a 32-bit column, and so must everyone's.
+MAX_VERSION = 2**31 - 1
+# Keys are re-read from their origin's discovery document at most this often (unless an
+# object names a key we do not know), so a revocation reaches us within the hour.
+KEY_TTL = dt.timedelta(hours=1)
+KEY_STATUSES = ("active", "retired", "revoked")
+# Waiting objects retried per round, oldest first: a flood of orphans cannot stall a round.
+WAITING_RETRY_LIMIT = 1000
+
+APPLIED, UNCHANGED, IGNORED = "applied", "unchanged", "ignored"
+REJECTED, CONFLICT, WAITING = "rejected", "conflict", "waiting"
+
+_COALITION = CoalitionSchema(
+    only=(
+        "slug",
+        "name",
+        "city",
+        "city_slug",
+        "timezone",
+        "description",
+        "website",
+        "member_organizations",
+    ),
+    unknown=EXCLUDE,
+)
+_CAMPAIGN = CampaignSchema(
+    only=("title", "description", "call_to_action", "starts_on", "ends_on"), unknown=EXCLUDE
+)
+_ENDORSEMENT = EndorsementSchema(only=("organization", "level"), unknown=EXCLUDE)
+_EVENT = EventSchema(
+    exclude=("id", "origin", "version", "created_at", "updated_at", "coalition", "url"),
+    unknown=EXCLUDE,
+)
+_FORMER_TYPES: dict[str, type[Coalition | Campaign | Endorsement | Event]] = {
+    "Coalition": Coalition,
+    "Campaign": Campaign,
+    "Endorsement": Endorsement,
+    "Event": Event,
+}
+
+# The attributes an INSERT of an event is made of (its columns; relationships aside).
+_EVENT_COLUMNS = tuple(attribute.key for attribute in inspect(Event).column_attrs)
+
+_Row = TypeVar("_Row")
+
+Discover = Callable[[str], Mapping[str, Any]]
+"""Fetch the discovery document of an origin (raises FetchError or ValueError)."""
+
+
+class _Refused(Exception):
+    """Why one object is not applied; `kind` says whether it is retried later."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def _reject(reason: str) -> _Refused:
+    return _Refused(REJECTED, reason)
+
+
+def _wait(reason: str) -> _Refused:
+    return _Refused(WAITING, reason)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What a checked envelope is: its identity, version, canonical bytes and data."""
+
+    envelope: dict[str, Any]
+    raw: bytes
+    id: uuid.UUID
+    type: str
+    origin: str
+    version: int
+    published: dt.datetime
+    updated: dt.datetime
+    data: dict[str, Any]
+
+
+def local_slug(slug: str, origin: str) -> str:
+    """The slug another origin's coalition gets here: its own, qualified by its host.
+
+    Every instance names its coalitions freely; qualifying keeps them apart from ours and
+    from each other's, the same way on every ingest.
+    """
+    host = re.sub(r"[^a-z0-9]+", "-", origin.split("://", 1)[-1].lower()).strip("-")
+    qualified = f"{slug}-{host}"
+    if len(qualified) <= 64:
+        return qualified
+    # Long names: keep the readable start, and a digest so two long names stay apart.
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, qualified).hex[:8]
+    return f"{qualified[:55].strip('-')}-{digest}"
+
+
+def _moment(value: Any, name: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise _reject(f"{name} is missing")
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _reject(f"{name} is not a time") from exc
+    if moment.tzinfo is None:
+        raise _reject(f"{name} has no offset")
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:  # the ends of the datetime range, shifted by their offset
+        raise _reject(f"{name} is not a time") from exc
+
+
+def _storable(text: str) -> str:
+    """A peer's text as any database stores it: PostgreSQL refuses NUL, and a lone surrogate
+    (valid in JSON) is not UTF-8."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _messages(error: ValidationError | InvalidInput) -> str:
+    errors = error.messages if isinstance(error, ValidationError) else error.errors
+    return f"invalid data: {errors}"[:900]
+
+
+def _uuid(value: Any, *, tail: bool = False) -> uuid.UUID | None:
+    """The uuid `value` holds (`tail`: a URL ending in one), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value.rsplit("/", 1)[-1] if tail else value)
+    except ValueError:
+        return None
+
+
+def _reference(data: Mapping[str, Any], name: str) -> uuid.UUID | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise _reject(f"data.{name} is not an id") from exc
+
+
+class Ingest:
+    """Applies what one peer serves, within the caller's transaction (the caller commits the
+    objects together with the peer's new cursor)."""
+
+    def __init__(self, session: Session, peer: Peer, *, own_origin: str, discover: Discover):
+        self.session = session
+        self.peer = peer
+        self.own_origin = own_origin
+        self.discover = discover
+        self.counts: Counter[str] = Counter()
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._refreshed: dict[str, str | None] = {}  # origin -> error of this round's refresh
+        # While a page is applied: rows by (model, id) as its prefetch found them (None: absent),
+        # kept up to date by what the page adds and deletes (see `_get`).
+        self._held: dict[tuple[type[Any], uuid.UUID], Any] = {}
+        # New events of the page, inserted together (`_store_new_events`).
+        self._new_events: dict[uuid.UUID, Event] = {}
+        self._waiting_ids: set[str] = {
+            object_id
+            for object_id in session.scalars(
+                select(QuarantinedObject.object_id).where(QuarantinedObject.kind == WAITING)
+            )
+            if object_id
+        }
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def apply_page(self, items: Iterable[Any], *, listed: bool = False) -> None:
+        """Apply a page of envelopes in order. `listed`: the page is a snapshot's, so the
+        objects it names are marked as still held by the peer (see `sweep`)."""
+        items = list(items)
+        pending = pending_relayed(self.session)
+        before_pending, before_counts = dict(pending), self.counts.copy()
+        try:
+            with self.session.begin_nested():
+                self._apply_all(items, listed)
+                self.session.flush()
+        except SQLAlchemyError:
+            # Something the checks did not foresee: find the culprit one object at a time.
+            pending.clear()
+            pending.update(before_pending)
+            self.counts = before_counts
+            for item in items:
+                self._apply_alone(item, listed)
+
+    def _apply_all(self, items: list[Any], listed: bool) -> None:
+        self._prefetch(items)
+        try:
+            seen: list[uuid.UUID] = []
+            for item in items:
+                outcome, object_id = self._apply_one(item)
+                # An older version than ours, or a conflicting one, is still listed: the peer
+                # has the object (e.g. restored from a backup), so `sweep` must keep ours.
+                if object_id is not None and outcome in (APPLIED, UNCHANGED, IGNORED, CONFLICT):
+                    seen.append(object_id)
+            self._store_new_events()
+            if listed and seen:
+                self._mark_listed(seen)
+        finally:
+            self._held.clear()
+            self._new_events.clear()
+
+    def _apply_alone(self, item: Any, listed: bool) -> None:
+        pending = pending_relayed(self.session)
+        before, before_counts = dict(pending), self.counts.copy()
+        try:
+            with self.session.begin_nested():
+                self._apply_all([item], listed)
+                self.session.flush()
+        except SQLAlchemyError as exc:
+            pending.clear()
+            pending.update(before)
+            self.counts = before_counts  # it was counted as applied before the flush failed
+            self._quarantine(item, REJECTED, f"could not be stored: {type(exc).__name__}")
+
+    def _prefetch(self, items: list[Any]) -> None:
+        # One query per table for the whole page, instead of several per object. What they
+        # found, and what they did not, is held until the page is applied (`_get`): a lookup
+        # per object would be a SELECT each, and before it a flush of everything pending.
+        wanted: dict[type[Any], set[uuid.UUID]] = {
+            model: set()
+            for model in (FederationObject, Tombstone, Coalition, Campaign, Endorsement, Event)
+        }
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            data = item.get("data")
+            data = data if isinstance(data, dict) else {}
+            object_id = _uuid(item.get("id"), tail=True)
+            if object_id is not None:
+                wanted[FederationObject].add(object_id)
+                wanted[Tombstone].add(object_id)
+                kind = item.get("type")
+                if kind == "Tombstone":
+                    kind = data.get("former_type")
+                model = _FORMER_TYPES.get(kind) if isinstance(kind, str) else None
+                if model is not None:
+                    wanted[model].add(object_id)
+            for name, owner in (("coalition_id", Coalition), ("campaign_id", Campaign)):
+                reference = _uuid(data.get(name))
+                if reference is not None:
+                    wanted[owner].add(reference)
+        for model, ids in wanted.items():
+            query = select(model)
+            if model in (Campaign, Endorsement, Event):
+                # Not joined: the coalitions are held already, and the join lets PostgreSQL
+                # pick a plan that reads every event of the coalition (with the statistics of
+                # a table that was small when last analyzed, as during a first backfill).
+                query = query.options(lazyload(model.coalition))
+            listed = list(ids)
+            for start in range(0, len(listed), 500):
+                chunk = listed[start : start + 500]
+                found = {
+                    row.id: row for row in self.session.scalars(query.where(model.id.in_(chunk)))
+                }
+                for object_id in chunk:
+                    self._held[model, object_id] = found.get(object_id)
+
+    def _get(self, model: type[_Row], object_id: uuid.UUID) -> _Row | None:
+        """`session.get`, answered without a query from the page's new events (not in the
+        session yet) and from what the page's prefetch found."""
+        if model is Event and object_id in self._new_events:
+            return cast(_Row, self._new_events[object_id])
+        if (model, object_id) in self._held:
+            return cast(_Row | None, self._held[model, object_id])
+        return self.session.get(model, object_id)
+
+    def _store_new_events(self) -> None:
+        """Insert the new events held back so far, in bulk, with what the session's flush
+        hooks (federation.services.changes) would have done for them: each one's VEVENT
+        rendered and stored, and the feeds' revision bumped.
+
+        A flush per object, or even one unit of work for the whole page, costs more than
+        checking a signature; a bulk INSERT of the same rows costs a fraction of it.
+        """
+        if not self._new_events:
+            return
+        events = list(self._new_events.values())
+        self._new_events.clear()
+        # What they refer to (a coalition applied earlier in this page) goes first.
+        self.session.flush()
+        rows, tags = [], []
+        for event in events:
+            # Its id, version and times are all set (`_stamp`): nothing left to default.
+            event.ical_block = render_event(event)
+            event.coalition_id = event.coalition.id
+            state = instance_state(event).dict
+            rows.append({name: state[name] for name in _EVENT_COLUMNS if name in state})
+            tags += [
+                {"event_id": event.id, "tag": tag.tag, "position": tag.position}
+                for tag in event.tag_rows
+            ]
+            # From now on the database holds it: later lookups load it from there.
+            self._held.pop((Event, event.id), None)
+        self.session.execute(insert(Event), rows)
+        if tags:
+            self.session.execute(insert(EventTag), tags)
+        self.session.execute(
+            update(InstanceState)
+            .where(InstanceState.id == 1)
+            .values(revision=InstanceState.revision + 1, changed_at=utcnow())
+        )
+
+    def _hold(self, model: type[Any], object_id: uuid.UUID, row: Any) -> None:
+        if (model, object_id) in self._held:
+            self._held[model, object_id] = row
+
+    def _mark_listed(self, ids: list[uuid.UUID]) -> None:
+        now = utcnow()
+        # The prefetch knows which log rows exist and who brought them: those of this peer
+        # are updated by id alone, and objects not logged yet (all of them in a first
+        # backfill) are marked when the outbox logs them at commit. Only the rows it could
+        # not look for are left to the database to sort out by peer. (Matching on the peer
+        # for every id leads PostgreSQL, with the statistics of a table that was small when
+        # last analyzed, to read every row this peer ever brought.)
+        ours: list[uuid.UUID] = []
+        unknown: list[uuid.UUID] = []
+        for object_id in ids:
+            if (FederationObject, object_id) not in self._held:
+                unknown.append(object_id)
+            elif getattr(self._held[FederationObject, object_id], "peer_id", None) == self.peer.id:
+                ours.append(object_id)
+        for chosen, by_peer in ((ours, False), (unknown, True)):
+            for start in range(0, len(chosen), 500):
+                query = update(FederationObject).where(
+                    FederationObject.id.in_(chosen[start : start + 500])
+                )
+                if by_peer:
+                    query = query.where(FederationObject.peer_id == self.peer.id)
+                self.session.execute(query.values(listed_at=now))
+
+    # -- one object --------------------------------------------------------------------------
+
+    def _apply_one(self, item: Any) -> tuple[str, uuid.UUID | None]:
+        claim: _Claim | None = None
+        try:
+            claim = self._check(item)
+            outcome = self._apply(claim)
+        except _Refused as refused:
+            self._quarantine(item, refused.kind, refused.reason)
+            if claim is not None and refused.kind == CONFLICT:
+                return refused.kind, claim.id  # a verified object the peer does hold
+            return refused.kind, None
+        self.counts[outcome] += 1
+        if outcome == APPLIED and str(claim.id) in self._waiting_ids:
+            self._forget_waiting(claim.id)
+        return outcome, claim.id
+
+    def _check(self, item: Any) -> _Claim:
+        """Steps 1-3 of the ingest rules: limits, identity and trust, proof."""
+        if not isinstance(item, dict):
+            raise _reject("not a JSON object")
+        try:
+            raw = canonical(item)
+        except (FloatInSignedData, ValueError, TypeError) as exc:
+            raise _reject(f"cannot be canonicalized: {exc}") from exc
+        if len(raw) > OBJECT_MAX_BYTES:
+            raise _reject(f"larger than {OBJECT_MAX_BYTES} bytes")
+        try:
+            origin = check_identity(item)
+        except ProofError as exc:
+            raise _reject(str(exc)) from exc
+        if origin == self.own_origin:
+            raise _Refused(IGNORED, "our own object")
+        if origin != self.peer.url and not self.peer.relay:
+            raise _reject(f"an object of {origin}: this peer is not trusted to relay")
+        type_name, version = item.get("type"), item.get("version")
+        if not isinstance(type_name, str) or not 0 < len(type_name) <= 40:
+            raise _reject("type is missing")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise _reject("version is not an integer")
+        if not 1 <= version <= MAX_VERSION:
+            raise _reject("version out of range")
+        try:
+            object_id = uuid.UUID(item["id"][len(f"{origin}{OBJECTS_PATH}") :])
+        except ValueError as exc:
+            raise _reject("the object's id does not end in a uuid") from exc
+        data = item.get("data")
+        if not isinstance(data, dict):
+            raise _reject("data is missing")
+        claim = _Claim(
+            envelope=item,
+            raw=raw,
+            id=object_id,
+            type=type_name,
+            origin=origin,
+            version=version,
+            published=_moment(item.get("published"), "published"),
+            updated=_moment(item.get("updated"), "updated"),
+            data=data,
+        )
+        try:
+            verify(item, self._key(origin, item["proof"]["verificationMethod"]))
+        except ProofError as exc:
+            raise _reject(str(exc)) from exc
+        return claim
+
+    def _apply(self, claim: _Claim) -> str:
+        """Steps 4 and on: version rules, then the object's own rules; logs it for relaying."""
+        logged = self._get(FederationObject, claim.id)
+        if logged is not None:
+            if logged.origin != claim.origin:
+                raise _reject(f"this id belongs to an object of {logged.origin}")
+            if logged.version > claim.version:
+                return IGNORED
+            if logged.version == claim.version:
+                if logged.envelope == claim.raw:
+                    return UNCHANGED
+                raise _Refused(CONFLICT, "same version as ours with other content; ours kept")
+        tombstone = self._get(Tombstone, claim.id)
+        if tombstone is not None:
+            if tombstone.origin != claim.origin:
+                raise _reject(f"this id belongs to an object of {tombstone.origin}")
+            if tombstone.version >= claim.version:
+                return IGNORED  # deleted: nothing older than the deletion comes back
+        apply = _APPLY.get(claim.type)
+        if claim.type != "Event":
+            # Whatever else it does (a deletion cascades), it sees the new events stored.
+            self._store_new_events()
+        if apply is not None:
+            apply(self, claim)
+        # Unknown types are kept and relayed, not shown: a later release may know them.
+        log_relayed(
+            self.session,
+            RelayedObject(
+                claim.id, claim.type, claim.origin, claim.version, claim.raw, self.peer.id
+            ),
+        )
+        return APPLIED
+
+    def _existing(self, model: type[Any], claim: _Claim) -> Any:
+        row = self._get(model, claim.id)
+        if row is not None and row.origin != claim.origin:
+            raise _reject(f"this id belongs to an object of {row.origin}")
+        return row
+
+    def _stamp(self, row: Any, claim: _Claim, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.origin = claim.origin
+        row.version = claim.version
+        row.created_at = claim.published
+        row.updated_at = claim.updated
+
+    def _coalition(self, claim: _Claim) -> None:
+        try:
+            values = _COALITION.load(claim.data)
+        except ValidationError as exc:
+            raise _reject(_messages(exc)) from exc
+        slug = local_slug(values.pop("slug"), claim.origin)
+        taken = self.session.scalar(select(Coalition.id).where(Coalition.slug == slug))
+        if taken is not None and taken != claim.id:
+            raise _reject(f"the slug {slug} is taken here")
+        row = self._existing(Coalition, claim)
+        if row is None:
+            row = Coalition(id=claim.id, slug=slug)
+            self.session.add(row)
+            self._hold(Coalition, claim.id, row)
+        self._stamp(row, claim, {"slug": slug, **values})
+
+    def _owner(self, claim: _Claim) -> Coalition:
+        coalition_id = _reference(claim.data, "coalition_id")
+        coalition = self._get(Coalition, coalition_id) if coalition_id else None
+        if coalition is None:
+            raise _wait(f"waiting for its coalition {coalition_id}")
+        if coalition.origin != claim.origin:
+            raise _reject("its coalition belongs to another origin")
+        return coalition
+
+    def _campaign(self, claim: _Claim) -> None:
+        try:
+            values = _CAMPAIGN.load(claim.data)
+        except ValidationError as exc:
+            raise _reject(_messages(exc)) from exc
+        if values["ends_on"] < values["starts_on"]:
+            raise _reject("the campaign ends before it starts")
+        coalition = self._owner(claim)
+        row = self._existing(Campaign, claim)
+        if row is None:
+            row = Campaign(id=claim.id)
+            self.session.add(row)
+            self._hold(Campaign, claim.id, row)
+        self._stamp(row, claim, {"coalition": coalition, **values})
+
+    def _endorsement(self, claim: _Claim) -> None:
+        try:
+            values = _ENDORSEMENT.load(claim.data)
+        except ValidationError as exc:
+            raise _reject(_messages(exc)) from exc
+        campaign_id = _reference(claim.data, "campaign_id")
+        campaign = self._get(Campaign, campaign_id) if campaign_id else None
+        if campaign is None:
+            raise _wait(f"waiting for its campaign {campaign_id}")
+        other = self.session.scalar(
+            select(Endorsement.id).where(
+                Endorsement.campaign_id == campaign.id,
+                Endorsement.organization == values["organization"],
+            )
+        )
+        if other is not None and other != claim.id:
+            # Most likely the earlier endorsement's withdrawal has not reached us yet.
+            raise _wait("another endorsement by this organization is held here")
+        coalition_id = _reference(claim.data, "coalition_id")
+        coalition = self._get(Coalition, coalition_id) if coalition_id else None
+        row = self._existing(Endorsement, claim)
+        if row is None:
+            row = Endorsement(id=claim.id)
+            self.session.add(row)
+            self._hold(Endorsement, claim.id, row)
+        self._stamp(row, claim, {"campaign": campaign, "coalition": coalition, **values})
+
+    def _event(self, claim: _Claim) -> None:
+        fields = {name: value for name, value in claim.data.items() if name != "coalition_id"}
+        try:
+            loaded = _EVENT.load(fields)
+        except ValidationError as exc:
+            raise _reject(_messages(exc)) from exc
+        coalition = self._owner(claim)
+        try:
+            # The same rules as for our own actions (recurrence limits included), except that
+            # a day of action we have not received may be named.
+            values = event_service.event_values(
+                self.session, coalition, loaded, check_campaign=False
+            )
+        except InvalidInput as exc:
+            raise _reject(_messages(exc)) from exc
+        row = self._existing(Event, claim)
+        if row is None:
+            # Not added to the session: inserted with the page's other new events (see
+            # `_store_new_events`).
+            row = Event(id=claim.id)
+            self._new_events[claim.id] = row
+        self._stamp(row, claim, {"coalition": coalition, **values})
+
+    def _tombstone(self, claim: _Claim) -> None:
+        former = claim.data.get("former_type")
+        model = _FORMER_TYPES.get(former) if isinstance(former, str) else None
+        slug = None
+        if model is not None:
+            row = self._existing(model, claim)
+            if row is not None:
+                slug = getattr(row, "slug", None)
+                # The database removes what depended on it (its copies of the origin's
+                # actions, campaigns...), whose own tombstones the origin publishes too.
+                self.session.delete(row)
+                self._hold(model, claim.id, None)
+                if model in (Coalition, Campaign):
+                    # The database deletes and updates what depended on it: look again.
+                    self._held.clear()
+        tombstone = self._get(Tombstone, claim.id)
+        if tombstone is None:
+            tombstone = Tombstone(id=claim.id)
+            self.session.add(tombstone)
+            self._hold(Tombstone, claim.id, tombstone)
+        tombstone.type = former if isinstance(former, str) else "Unknown"
+        tombstone.type = tombstone.type[:20]
+        tombstone.slug = slug or tombstone.slug
+        tombstone.origin = claim.origin
+        tombstone.version = claim.version
+        tombstone.deleted_at = claim.updated
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _key(self, origin: str, key_id: str) -> Ed25519PublicKey:
+        """The origin's public key named by a proof (step 3), refreshed when unknown or old."""
+        if key_id in self._keys:
+            return self._keys[key_id]
+        row = self.session.get(RemoteKey, key_id)
+        if row is None or utcnow() - row.fetched_at > KEY_TTL:
+            error = self.refresh_keys(origin)
+            row = self.session.get(RemoteKey, key_id)
+            if row is None:
+                if error:
+                    raise _wait(f"the keys of {origin} cannot be fetched: {error}")
+                raise _reject("signed with a key its origin does not publish")
+        if row.status == "revoked":
+            raise _reject("signed with a key its origin revoked")
+        try:
+            key = public_key_from_multibase(row.public_key)
+        except ValueError as exc:  # pragma: no cover - checked when stored
+            raise _reject("its origin's key is malformed") from exc
+        self._keys[key_id] = key
+        return key
+
+    def refresh_keys(self, origin: str, document: Mapping[str, Any] | None = None) -> str | None:
+        """Store the keys `origin` publishes (from `document`, or fetched once per round);
+        returns why they could not be had, or None."""
+        if document is None:
+            if origin in self._refreshed:
+                return self._refreshed[origin]
+            try:
+                document = self.discover(origin)
+            except (FetchError, ValueError) as exc:  # no keys from there this round
+                self._refreshed[origin] = str(exc)[:300] or type(exc).__name__
+                return self._refreshed[origin]
+        self._refreshed[origin] = None
+        try:
+            keys = self._published_keys(origin, document)
+        except ValueError as exc:
+            self._refreshed[origin] = str(exc)
+            return self._refreshed[origin]
+        now = utcnow()
+        stored = {
+            row.id: row
+            for row in self.session.scalars(select(RemoteKey).where(RemoteKey.origin == origin))
+        }
+        for key_id, (public_key, status) in keys.items():
+            row = stored.pop(key_id, None) or RemoteKey(id=key_id, origin=origin)
+            row.public_key, row.status, row.fetched_at = public_key, status, now
+            self.session.add(row)
+            self._keys.pop(key_id, None)
+        # A key its origin no longer lists is no longer vouched for.
+        for row in stored.values():
+            self._keys.pop(row.id, None)
+            self.session.delete(row)
+        self.session.flush()
+        return None
+
+    @staticmethod
+    def _published_keys(origin: str, document: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+        if not isinstance(document, Mapping) or document.get("origin") != origin:
+            raise ValueError(f"the discovery document of {origin} names another origin")
+        listed = document.get("public_keys")
+        if not isinstance(listed, list):
+            raise ValueError("the discovery document lists no public keys")
+        keys: dict[str, tuple[str, str]] = {}
+        prefix = f"{origin}{DISCOVERY_PATH}#"
+        for entry in listed[:100]:
+            if not isinstance(entry, Mapping):
+                continue
+            key_id, value, status = (
+                entry.get("id"),
+                entry.get("publicKeyMultibase"),
+                entry.get("status"),
+            )
+            if not (isinstance(key_id, str) and key_id.startswith(prefix) and len(key_id) <= 500):
+                continue
+            if not key_id.isprintable():  # NUL or a lone surrogate: no database stores it
+                continue
+            if status not in KEY_STATUSES or not isinstance(value, str) or len(value) > 100:
+                continue
+            try:
+                public_key_from_multibase(value)
+            except ValueError:
+                continue
+            keys[key_id] = (value, str(status))
+        return keys
+
+    # -- quarantine --------------------------------------------------------------------------
+
+    def _quarantine(self, item: Any, kind: str, reason: str) -> None:
+        self.counts[kind] += 1
+        if kind == IGNORED:
+            return
+        claimed: Mapping[str, Any] = item if isinstance(item, dict) else {}
+
+        def text(name: str, size: int) -> str | None:
+            value = claimed.get(name)
+            return _storable(value[:size]) if isinstance(value, str) else None
+
+        version = claimed.get("version")
+        object_id = text("id", 300)
+        raw: bytes | None = None
+        if isinstance(item, dict):
+            try:
+                raw = canonical(item)
+            except (FloatInSignedData, ValueError, TypeError):
+                raw = None
+        if raw is not None and len(raw) > OBJECT_MAX_BYTES:
+            raw = None
+        if kind == WAITING and object_id:
+            self._forget_waiting_text(object_id)
+            self._waiting_ids.add(object_id)
+        self.session.add(
+            QuarantinedObject(
+                peer_id=self.peer.id,
+                kind=kind,
+                object_id=object_id,
+                object_type=text("type", 40),
+                object_origin=text("origin", 255),
+                version=version if isinstance(version, int) and abs(version) < 2**62 else None,
+                reason=_storable(reason[:1000]),
+                envelope=raw,
+            )
+        )
+
+    def _forget_waiting(self, object_id: uuid.UUID) -> None:
+        for text_id in [key for key in self._waiting_ids if key.endswith(str(object_id))]:
+            self._forget_waiting_text(text_id)
+
+    def _forget_waiting_text(self, object_id: str) -> None:
+        self.session.execute(
+            delete(QuarantinedObject).where(
+                QuarantinedObject.kind == WAITING, QuarantinedObject.object_id == object_id
+            )
+        )
+        self._waiting_ids.discard(object_id)
+
+    def retry_waiting(self) -> None:
+        """Offer the objects that were waiting (for a dependency or a key) once more."""
+        rows = self.session.scalars(
+            select(QuarantinedObject)
+            .where(QuarantinedObject.kind == WAITING, QuarantinedObject.peer_id == self.peer.id)
+            .order_by(QuarantinedObject.received_at)
+            .limit(WAITING_RETRY_LIMIT)
+        ).all()
+        if not rows:
+            return
+        items = []
+        for row in rows:
+            items.append(decode(row.envelope) if row.envelope else None)
+            self.session.delete(row)
+            if row.object_id:
+                self._waiting_ids.discard(row.object_id)
+        self.session.flush()
+        retried = Counter(self.counts)
+        self.apply_page([item for item in items if item is not None])
+        # A retry that waits again is not news.
+        self.counts[WAITING] = retried[WAITING]
+
+    # -- resync ------------------------------------------------------------------------------
+
+    def sweep(self, listed_since: dt.datetime) -> int:
+        """After a full snapshot: drop what this peer brought and no longer lists (deleted
+        while we could not see the tombstone, e.g. offline past its retention)."""
+        stale = list(
+            self.session.execute(
+                select(FederationObject.id, FederationObject.type).where(
+                    FederationObject.peer_id == self.peer.id,
+                    FederationObject.origin != self.own_origin,
+                    (FederationObject.listed_at.is_(None))
+                    | (FederationObject.listed_at < listed_since),
+                )
+            ).all()
+        )
+        for object_id, type_name in stale:
+            model = _FORMER_TYPES.get(type_name)
+            if model is not None:
+                row = self.session.get(model, object_id)
+                if row is not None:
+                    self.session.delete(row)
+            self.session.execute(delete(FederationObject).where(FederationObject.id == object_id))
+        self.session.flush()
+        return len(stale)
+
+
+_APPLY: dict[str, Callable[[Ingest, _Claim], None]] = {
+    "Coalition": Ingest._coalition,
+    "Campaign": Ingest._campaign,
+    "Endorsement": Ingest._endorsement,
+    "Event": Ingest._event,
+    "Tombstone": Ingest._tombstone,
+}

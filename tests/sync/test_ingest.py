@@ -1,0 +1,551 @@
+"""Ingest rules, object by object: what a peer serves is applied, ignored or quarantined, and a
+bad object never takes the good ones around it down with it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from conftest import BASE_URL
+from flask import Flask
+from flask.testing import FlaskClient
+from icalendar import Calendar
+from remote import RemoteOrigin
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from federation.db import get_session
+from federation.envelope import canonical
+from federation.models import (
+    FederationObject,
+    Peer,
+    QuarantinedObject,
+    RemoteKey,
+    Tombstone,
+    utcnow,
+)
+from federation.sync import ingest as ingest_module
+from federation.sync.fetch import FetchError
+from federation.sync.ingest import KEY_TTL, Ingest, local_slug
+from schemas.common import SLUG_PATTERN
+
+MPLS = "https://mpls.example"
+NYC = "https://nyc.example"
+
+
+@pytest.fixture
+def origins() -> dict[str, RemoteOrigin]:
+    return {MPLS: RemoteOrigin(MPLS, "Minneapolis"), NYC: RemoteOrigin(NYC, "New York")}
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    with app.app_context():
+        yield get_session()
+
+
+@pytest.fixture
+def make_ingest(session: Session, origins: dict[str, RemoteOrigin]) -> Callable[..., Ingest]:
+    """An Ingest for a peer at MPLS (relaying or not); discovery answers from `origins`."""
+
+    def discover(origin: str) -> dict[str, Any]:
+        if origin not in origins:
+            raise FetchError("connection", f"cannot reach {origin}")
+        return origins[origin].discovery()
+
+    def make(relay: bool = False, url: str = MPLS) -> Ingest:
+        peer = session.scalar(select(Peer).where(Peer.url == url))
+        if peer is None:
+            peer = Peer(url=url, relay=relay)
+            session.add(peer)
+        peer.relay = relay
+        session.commit()
+        return Ingest(session, peer, own_origin=BASE_URL, discover=discover)
+
+    return make
+
+
+def apply(ingest: Ingest, *items: Any, listed: bool = False) -> None:
+    ingest.apply_page(list(items), listed=listed)
+    ingest.session.commit()
+
+
+def quarantine(session: Session) -> list[QuarantinedObject]:
+    return list(session.scalars(select(QuarantinedObject).order_by(QuarantinedObject.received_at)))
+
+
+@pytest.fixture
+def ids() -> dict[str, uuid.UUID]:
+    return {name: uuid.uuid4() for name in ("coalition", "campaign", "event", "other", "endorse")}
+
+
+def test_objects_of_the_peer_appear_with_their_origin_ids_and_a_qualified_slug(
+    client: FlaskClient, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    apply(
+        ingest,
+        mpls.coalition(ids["coalition"]),
+        mpls.campaign(ids["campaign"], ids["coalition"]),
+        mpls.event(ids["event"], ids["coalition"], campaign_id=str(ids["campaign"])),
+        mpls.endorsement(ids["endorse"], ids["campaign"]),
+    )
+    assert ingest.counts["applied"] == 4
+
+    event = client.get(f"/api/v1/events/{ids['event']}").json
+    assert event["origin"] == MPLS
+    assert event["url"] == f"{MPLS}/events/{ids['event']}"
+    assert event["campaign_id"] == str(ids["campaign"])
+    assert event["starts_at"] == "2027-01-23T12:00:00-06:00"
+    assert event["location"]["latitude"] == pytest.approx(44.9553)
+    assert event["coalition"] == "twin-cities-mpls-example"
+    coalition = client.get("/api/v1/coalitions/twin-cities-mpls-example").json
+    assert (coalition["id"], coalition["origin"]) == (str(ids["coalition"]), MPLS)
+    campaign = client.get(f"/api/v1/campaigns/{ids['campaign']}").json
+    assert campaign["endorsements"][0]["organization"] == "Minnesota Nurses Association"
+
+    # The calendar entry has the UID the origin gives it, so a member subscribed on two
+    # instances sees one action, not two.
+    feed = Calendar.from_ical(client.get("/feeds/cities/minneapolis.ics").data)
+    uids = [str(component["UID"]) for component in feed.walk("VEVENT")]
+    assert uids == [f"{ids['event']}@mpls.example"]
+
+
+def test_relayed_objects_are_served_on_verbatim_so_a_third_instance_can_verify_them(
+    client: FlaskClient, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    envelope = origins[MPLS].coalition(ids["coalition"], unknown_future_field={"kept": True})
+    apply(make_ingest(), envelope)
+    items = client.get("/federation/v1/changes").json["items"]
+    relayed = [item for item in items if item["origin"] == MPLS]
+    assert relayed == [envelope]
+    assert canonical(relayed[0]) == canonical(envelope)
+
+
+def test_a_forgery_signed_by_another_origin_is_quarantined_and_the_page_goes_on(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls, nyc = origins[MPLS], origins[NYC]
+    forged = mpls.coalition(ids["other"])
+    # Claims Minneapolis's origin, signed with New York's key: id, origin and key disagree.
+    forged = mpls.envelope("Coalition", ids["other"], forged["data"], signer=nyc)
+    ingest = make_ingest(relay=True)
+    apply(ingest, forged, mpls.coalition(ids["coalition"]))
+    assert (ingest.counts["rejected"], ingest.counts["applied"]) == (1, 1)
+    [record] = quarantine(session)
+    assert record.kind == "rejected"
+    assert "origin" in record.reason
+    assert client.get("/api/v1/coalitions/twin-cities-mpls-example").status_code == 200
+    assert session.get(FederationObject, ids["other"]) is None
+
+
+def test_a_tampered_object_fails_its_proof(
+    session: Session, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    mpls = origins[MPLS]
+    coalition = mpls.coalition(ids["coalition"])
+    event = mpls.event(ids["event"], ids["coalition"])
+    event["data"]["starts_at"] = "2027-01-23T18:00:00-06:00"  # send people at the wrong time
+    good = mpls.event(ids["other"], ids["coalition"])
+    ingest = make_ingest()
+    apply(ingest, coalition, event, good)
+    assert ingest.counts["applied"] == 2
+    [record] = quarantine(session)
+    assert "signature" in record.reason
+    assert record.object_id == event["id"]
+
+
+def test_older_versions_are_ignored_and_a_tombstone_blocks_resurrection(
+    client: FlaskClient, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    apply(ingest, mpls.coalition(ids["coalition"]))
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=3, title="Edited"))
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=2, title="Stale"))
+    assert client.get(f"/api/v1/events/{ids['event']}").json["title"] == "Edited"
+
+    apply(ingest, mpls.tombstone(ids["event"], "Event", version=4))
+    assert client.get(f"/api/v1/events/{ids['event']}").status_code == 410
+    # A replay of the version before the deletion, or a late "create", changes nothing.
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=3, title="Edited"))
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=1))
+    assert client.get(f"/api/v1/events/{ids['event']}").status_code == 410
+    assert ingest.counts["ignored"] == 3
+
+
+def test_same_version_other_content_keeps_ours_and_records_a_conflict(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    apply(ingest, mpls.coalition(ids["coalition"]))
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=2, title="First"))
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=2, title="First"))
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=2, title="Second"))
+    assert client.get(f"/api/v1/events/{ids['event']}").json["title"] == "First"
+    assert ingest.counts["unchanged"] == 1
+    [record] = quarantine(session)
+    assert record.kind == "conflict"
+
+
+def test_our_own_objects_offered_back_are_ignored(
+    session: Session, client: FlaskClient, make_coalition: Any, make_ingest: Callable[..., Ingest]
+):
+    ours = client.get("/federation/v1/changes").json["items"]
+    make_coalition()
+    ours = client.get("/federation/v1/changes").json["items"]
+    ingest = make_ingest(relay=True)
+    apply(ingest, *ours)
+    assert ingest.counts["ignored"] == len(ours)
+    assert quarantine(session) == []
+
+
+def test_another_origins_objects_need_a_peer_trusted_to_relay(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    nyc = origins[NYC]
+    ingest = make_ingest(relay=False)
+    apply(ingest, nyc.coalition(ids["coalition"], slug="nyc-unite"))
+    assert ingest.counts["rejected"] == 1
+    assert "relay" in quarantine(session)[0].reason
+
+    ingest = make_ingest(relay=True)
+    apply(ingest, nyc.coalition(ids["coalition"], slug="nyc-unite"))
+    assert ingest.counts["applied"] == 1
+    coalition = client.get("/api/v1/coalitions/nyc-unite-nyc-example").json
+    assert coalition["origin"] == NYC
+
+
+def test_an_object_waiting_for_its_coalition_is_applied_once_the_coalition_arrives(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    # The coalition's latest version sits after its events in the feed (it was edited later).
+    apply(ingest, mpls.event(ids["event"], ids["coalition"]))
+    assert ingest.counts["waiting"] == 1
+    assert client.get(f"/api/v1/events/{ids['event']}").status_code == 404
+    apply(ingest, mpls.coalition(ids["coalition"], version=2))
+    ingest.retry_waiting()
+    session.commit()
+    assert client.get(f"/api/v1/events/{ids['event']}").status_code == 200
+    assert quarantine(session) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"rrule": "FREQ=DAILY;INTERVAL=0"}, "rrule"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"ends_at": "2027-01-23T11:00:00-06:00"}, "ends_at"),
+        ({"kind": "riot"}, "kind"),
+        ({"title": "x" * 501}, "title"),
+        ({"location": {"latitude": "91", "longitude": "0"}}, "latitude"),
+    ],
+)
+def test_invalid_data_is_refused_by_the_same_rules_as_local_actions(
+    session: Session,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    change: dict[str, Any],
+    message: str,
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    apply(
+        ingest,
+        mpls.coalition(ids["coalition"]),
+        mpls.event(ids["event"], ids["coalition"], **change),
+    )
+    [record] = quarantine(session)
+    assert record.kind == "rejected"
+    assert message in record.reason
+
+
+def test_an_object_too_large_or_with_floats_is_refused(
+    session: Session, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    mpls = origins[MPLS]
+    big = mpls.coalition(ids["coalition"], description="x" * 70_000)
+    floats = mpls.coalition(ids["other"])
+    floats["data"]["score"] = 1.5
+    apply(make_ingest(), big, floats, "not an object", [1, 2])
+    reasons = [record.reason for record in quarantine(session)]
+    assert len(reasons) == 4
+    assert "larger than" in reasons[0]
+    assert "float" in reasons[1]
+
+
+def test_unknown_types_are_kept_and_relayed_but_not_shown(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    poll = origins[MPLS].envelope("Poll", ids["other"], {"question": "Strike?"})
+    ingest = make_ingest()
+    apply(ingest, poll)
+    assert ingest.counts["applied"] == 1
+    assert session.get(FederationObject, ids["other"]).type == "Poll"
+    assert poll in client.get("/federation/v1/changes").json["items"]
+
+
+def test_keys_are_fetched_from_the_origin_and_a_revoked_or_unknown_key_is_refused(
+    session: Session, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    mpls = origins[MPLS]
+    impostor = RemoteOrigin(MPLS, key_name="key-unlisted")
+    apply(make_ingest(), impostor.coalition(ids["other"]))
+    assert "does not publish" in quarantine(session)[-1].reason
+
+    # The origin revokes its key; we learn of it when the cached copy is due for a refresh.
+    mpls.status = "revoked"
+    session.execute(update(RemoteKey).values(fetched_at=utcnow() - KEY_TTL - dt.timedelta(1)))
+    session.commit()
+    apply(make_ingest(), mpls.coalition(ids["coalition"]))
+    assert "revoked" in quarantine(session)[-1].reason
+    assert session.get(RemoteKey, mpls.key_id).status == "revoked"
+
+
+def test_an_unreachable_origin_key_makes_a_relayed_object_wait(
+    session: Session, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    far = RemoteOrigin("https://la.example")  # not in `origins`: discovery fails
+    ingest = make_ingest(relay=True)
+    apply(ingest, far.coalition(ids["coalition"], slug="la"))
+    [record] = quarantine(session)
+    assert record.kind == "waiting"
+    assert "cannot be fetched" in record.reason
+
+
+def test_an_origin_cannot_take_over_the_id_of_another_origins_object(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls, nyc = origins[MPLS], origins[NYC]
+    ingest = make_ingest(relay=True)
+    apply(ingest, mpls.coalition(ids["coalition"]))
+    # New York signs, validly, an object of its own origin that reuses Minneapolis's id.
+    apply(ingest, nyc.coalition(ids["coalition"], version=9, name="Hijacked"))
+    assert quarantine(session)[-1].reason.startswith("this id belongs to")
+    coalition = client.get("/api/v1/coalitions/twin-cities-mpls-example").json
+    assert coalition["name"] == "Twin Cities Solidarity Coalition"
+
+
+def test_a_database_error_on_one_object_quarantines_only_that_object(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    mpls = origins[MPLS]
+    original = Ingest._event
+
+    def fail_once(self: Ingest, claim: Any) -> None:
+        original(self, claim)
+        if claim.id == ids["other"]:
+            raise IntegrityError("INSERT", {}, Exception("constraint"))
+
+    monkeypatch.setitem(ingest_module._APPLY, "Event", fail_once)
+    ingest = make_ingest()
+    apply(
+        ingest,
+        mpls.coalition(ids["coalition"]),
+        mpls.event(ids["other"], ids["coalition"]),
+        mpls.event(ids["event"], ids["coalition"]),
+    )
+    assert client.get(f"/api/v1/events/{ids['event']}").status_code == 200
+    assert client.get(f"/api/v1/events/{ids['other']}").status_code == 404
+    assert [record.reason for record in quarantine(session)] == [
+        "could not be stored: IntegrityError"
+    ]
+    relayed = {item["id"] for item in client.get("/federation/v1/changes").json["items"]}
+    assert f"{MPLS}/federation/v1/objects/{ids['other']}" not in relayed
+    assert ingest.counts["applied"] == 2
+
+
+def test_deleting_a_coalition_removes_its_copies_and_keeps_a_tombstone(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    apply(ingest, mpls.coalition(ids["coalition"]), mpls.event(ids["event"], ids["coalition"]))
+    apply(
+        ingest,
+        mpls.tombstone(ids["event"], "Event", 2),
+        mpls.tombstone(ids["coalition"], "Coalition", 2),
+    )
+    assert client.get("/api/v1/coalitions/twin-cities-mpls-example").status_code == 404
+    assert client.get("/feeds/coalitions/twin-cities-mpls-example.ics").status_code == 410
+    assert session.get(Tombstone, ids["coalition"]).origin == MPLS
+
+
+def test_remote_objects_are_read_only_here(
+    client: FlaskClient,
+    admin: dict[str, str],
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls = origins[MPLS]
+    apply(
+        make_ingest(),
+        mpls.coalition(ids["coalition"]),
+        mpls.campaign(ids["campaign"], ids["coalition"]),
+        mpls.event(ids["event"], ids["coalition"]),
+    )
+    slug = "twin-cities-mpls-example"
+    attempts = [
+        client.patch(f"/api/v1/events/{ids['event']}", json={"title": "x"}, headers=admin),
+        client.delete(f"/api/v1/events/{ids['event']}", headers=admin),
+        client.patch(f"/api/v1/coalitions/{slug}", json={"name": "x"}, headers=admin),
+        client.delete(f"/api/v1/coalitions/{slug}", headers=admin),
+        client.patch(f"/api/v1/campaigns/{ids['campaign']}", json={"title": "x"}, headers=admin),
+        client.delete(f"/api/v1/campaigns/{ids['campaign']}", headers=admin),
+        client.post(
+            f"/api/v1/coalitions/{slug}/events",
+            json={
+                "title": "x",
+                "starts_at": "2027-01-01T10:00:00Z",
+                "ends_at": "2027-01-01T11:00:00Z",
+                "kind": "rally",
+            },
+            headers=admin,
+        ),
+    ]
+    for response in attempts:
+        assert response.status_code == 403, response.json
+        assert MPLS in response.json["message"]
+    assert client.get(f"/api/v1/events/{ids['event']}").json["title"] == "March on the Capitol"
+
+
+def test_a_local_action_can_join_a_remote_day_of_action(
+    client: FlaskClient,
+    admin: dict[str, str],
+    make_coalition: Any,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls = origins[MPLS]
+    apply(
+        make_ingest(),
+        mpls.coalition(ids["coalition"]),
+        mpls.campaign(ids["campaign"], ids["coalition"]),
+    )
+    make_coalition(slug="nyc", city="New York", city_slug="new-york", timezone="America/New_York")
+    response = client.post(
+        "/api/v1/coalitions/nyc/events",
+        json={
+            "title": "Rally at Foley Square",
+            "starts_at": "2027-01-23T13:00:00-05:00",
+            "ends_at": "2027-01-23T15:00:00-05:00",
+            "kind": "rally",
+            "campaign_id": str(ids["campaign"]),
+        },
+        headers=admin,
+    )
+    assert response.status_code == 201, response.json
+    campaign_events = client.get(f"/api/v1/events?campaign={ids['campaign']}").json["items"]
+    assert [event["title"] for event in campaign_events] == ["Rally at Foley Square"]
+
+
+def test_local_slugs_stay_valid_and_distinct():
+    assert local_slug("twin-cities", "https://mpls.example") == "twin-cities-mpls-example"
+    assert local_slug("a", "http://127.0.0.1:5001") == "a-127-0-0-1-5001"
+    long_one = local_slug("x" * 60, "https://a.example")
+    other = local_slug("x" * 60, "https://b.example")
+    assert len(long_one) <= 64
+    assert long_one != other
+    assert re.fullmatch(SLUG_PATTERN, long_one)
+
+
+def test_a_page_marks_what_a_snapshot_listed_and_sweep_drops_the_rest(
+    session: Session,
+    client: FlaskClient,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    apply(
+        ingest,
+        mpls.coalition(ids["coalition"]),
+        mpls.event(ids["event"], ids["coalition"]),
+        mpls.event(ids["other"], ids["coalition"]),
+    )
+    started = utcnow()
+    # The resync's snapshot no longer lists `other` (deleted, its tombstone long purged).
+    apply(
+        ingest,
+        mpls.coalition(ids["coalition"]),
+        mpls.event(ids["event"], ids["coalition"]),
+        listed=True,
+    )
+    assert ingest.sweep(started) == 1
+    session.commit()
+    assert client.get(f"/api/v1/events/{ids['other']}").status_code == 404
+    assert client.get(f"/api/v1/events/{ids['event']}").status_code == 200
+
+
+def test_versions_order_changes_whatever_the_origins_clock_says(
+    client: FlaskClient, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    skewed_ahead = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
+    skewed_behind = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    coalition = mpls.coalition(ids["coalition"])
+    first = mpls.envelope(
+        "Event",
+        ids["event"],
+        mpls.event(ids["event"], ids["coalition"])["data"],
+        version=2,
+        updated=skewed_ahead,
+    )
+    newer = mpls.envelope(
+        "Event",
+        ids["event"],
+        {**first["data"], "title": "Moved indoors"},
+        version=3,
+        updated=skewed_behind,
+    )
+    apply(ingest, coalition, first, newer)
+    assert client.get(f"/api/v1/events/{ids['event']}").json["title"] == "Moved indoors"
+    apply(ingest, first)
+    assert client.get(f"/api/v1/events/{ids['event']}").json["title"] == "Moved indoors"
