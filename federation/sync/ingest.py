@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -65,6 +66,8 @@ MAX_VERSION = 2**31 - 1
 # object names a key we do not know), so a revocation reaches us within the hour.
 KEY_TTL = dt.timedelta(hours=1)
 KEY_STATUSES = ("active", "retired", "revoked")
+# Origins whose discovery documents one round may fetch (see refresh_keys).
+MAX_DISCOVERIES = 8
 # Waiting objects retried per round, oldest first: a flood of orphans cannot stall a round.
 WAITING_RETRY_LIMIT = 1000
 
@@ -213,6 +216,8 @@ class Ingest:
         self.counts: Counter[str] = Counter()
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._refreshed: dict[str, str | None] = {}  # origin -> error of this round's refresh
+        # The round's end (time.monotonic()); None: no limit.
+        self.deadline: float | None = None
         # While a page is applied: rows by (model, id) as its prefetch found them (None: absent),
         # kept up to date by what the page adds and deletes (see `_get`).
         self._held: dict[tuple[type[Any], uuid.UUID], Any] = {}
@@ -650,6 +655,13 @@ class Ingest:
         returns why they could not be had, or None."""
         if document is None:
             if origin in self._refreshed:
+                return self._refreshed[origin]
+            if len(self._refreshed) >= MAX_DISCOVERIES or (
+                self.deadline is not None and time.monotonic() > self.deadline
+            ):
+                # A relaying peer may name many origins, each slow to answer: past a few per
+                # round, or past the round's time, their objects wait for a later round.
+                self._refreshed[origin] = "deferred to a later round"
                 return self._refreshed[origin]
             try:
                 document = self.discover(origin)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import random
 import time
 import uuid
@@ -28,6 +29,8 @@ from federation.models import Peer, utcnow
 from federation.sync.fetch import Client, FetchError, Limits
 from federation.sync.ingest import APPLIED, CONFLICT, IGNORED, REJECTED, UNCHANGED, WAITING, Ingest
 from schemas.federation import PAGE_MAX
+
+logger = logging.getLogger(__name__)
 
 # Any constant, as long as every worker uses the same one (the federation log uses another).
 PEER_LOCK_CLASS = 0x5F_ED_5C
@@ -156,6 +159,8 @@ class _Round:
             peer.name = name[:200] if isinstance(name, str) and name.isprintable() else peer.url
             self.session.commit()
         deadline = time.monotonic() + settings.max_seconds
+        # Fetching other origins' keys counts against the round's time too.
+        self.ingest.deadline = deadline
         done = False
         while not done and self.summary.pages < settings.max_pages:
             if time.monotonic() > deadline:
@@ -295,6 +300,12 @@ def sync_peer(
             except (FetchError, ProtocolError) as exc:
                 session.rollback()
                 _failed(session, peer_id, sync.summary, exc)
+            except Exception as exc:
+                # Whatever one peer's answers provoke, it fails that peer's round (and backs
+                # it off), never the other peers' or the loop.
+                logger.exception("sync round with %s failed unexpectedly", peer.url)
+                session.rollback()
+                _failed(session, peer_id, sync.summary, exc)
             else:
                 peer.last_success_at = utcnow()
                 peer.failures, peer.last_error, peer.next_attempt_at = 0, None, None
@@ -311,6 +322,8 @@ def _failed(session: Session, peer_id: uuid.UUID, summary: RoundSummary, error: 
     message = str(error)
     if isinstance(error, FetchError):
         message = f"{error.reason}: {error.message}"
+    elif not isinstance(error, ProtocolError):
+        message = f"internal error ({type(error).__name__}); see the worker's log"
     summary.ok, summary.error = False, message[:1000]
     peer = session.get(Peer, peer_id)
     if peer is None:  # pragma: no cover - removed while syncing

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.db import make_engine
-from federation.envelope import DISCOVERY_PATH, object_url, sign, timestamp
+from federation.envelope import DISCOVERY_PATH, sign
 from federation.models import QuarantinedObject
 from federation.sync.ingest import local_slug
 
@@ -172,16 +172,9 @@ class HostilePeer:
         published: dt.datetime = T0,
         updated: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        body = {
-            "id": object_url(self.url, object_id),
-            "type": type_name,
-            "origin": self.url,
-            "version": version,
-            "published": timestamp(published),
-            "updated": timestamp(updated or T0 + dt.timedelta(minutes=version)),
-            "data": data,
-        }
-        return sign(body, self.origin.key, self.origin.key_id, created=T0)
+        return self.origin.envelope(
+            type_name, object_id, data, version=version, published=published, updated=updated
+        )
 
     def signed(self, body: dict[str, Any]) -> dict[str, Any]:
         """`body` (any members, any values; a proof it has is dropped) signed with its key."""

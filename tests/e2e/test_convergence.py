@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import event_payload
 from instances import Instance, start_module_instance
 
 from federation.db import get_database
@@ -76,24 +77,6 @@ def make_coalition(instance: Instance, prefix: str, city: str, timezone: str) ->
     }
     coalition: dict[str, Any] = instance.json("POST", "/api/v1/coalitions", 201, json=payload)
     return coalition
-
-
-def event_payload(**overrides: Any) -> dict[str, Any]:
-    return {
-        "title": "March on the Capitol",
-        "description": "Bring signs.",
-        "starts_at": "2027-01-23T12:00:00-06:00",
-        "ends_at": "2027-01-23T15:00:00-06:00",
-        "kind": "march",
-        "tags": ["day-of-action"],
-        "location": {
-            "name": "Minnesota State Capitol",
-            "address": "75 Rev Dr Martin Luther King Jr Blvd, St Paul, MN",
-            "latitude": 44.9553,
-            "longitude": -93.1022,
-        },
-        **overrides,
-    }
 
 
 def make_event(instance: Instance, coalition: dict[str, Any], **overrides: Any) -> dict[str, Any]:

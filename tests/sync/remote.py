@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from conftest import campaign_payload, coalition_payload, event_payload
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation.envelope import key_id, object_url, public_key_multibase, sign, timestamp
@@ -50,6 +51,7 @@ class RemoteOrigin:
         data: dict[str, Any],
         *,
         version: int = 1,
+        published: dt.datetime = T0,
         updated: dt.datetime | None = None,
         origin: str | None = None,
         signer: RemoteOrigin | None = None,
@@ -63,7 +65,7 @@ class RemoteOrigin:
             "type": type_name,
             "origin": claimed,
             "version": version,
-            "published": timestamp(T0),
+            "published": timestamp(published),
             "updated": timestamp(updated or T0 + dt.timedelta(minutes=version)),
             "data": data,
         }
@@ -100,53 +102,29 @@ class RemoteOrigin:
 
 
 def coalition_data(**overrides: Any) -> dict[str, Any]:
-    return {
-        "slug": "twin-cities",
-        "name": "Twin Cities Solidarity Coalition",
-        "city": "Minneapolis",
-        "city_slug": "minneapolis",
-        "timezone": "America/Chicago",
-        "description": "Unions and community groups.",
-        "website": "https://example.org/mpls",
-        "member_organizations": [{"name": "SEIU Local 26", "kind": "union"}],
-        **overrides,
-    }
+    """A coalition's data as its origin signs it (the API's fields, minus what is local)."""
+    return coalition_payload(**{"slug": "twin-cities", **overrides})
 
 
 def campaign_data(coalition_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
-    return {
-        "title": "January 23 Day of Action",
-        "description": "No work, no school, no shopping.",
-        "call_to_action": "Join the march.",
-        "starts_on": "2027-01-23",
-        "ends_on": "2027-01-23",
-        "coalition_id": str(coalition_id),
-        **overrides,
-    }
+    data = campaign_payload(coalition_id=str(coalition_id), **overrides)
+    del data["coalition"]  # references travel as global ids, not local slugs
+    return data
 
 
 def event_data(coalition_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
-    return {
-        "title": "March on the Capitol",
-        "description": "Bring signs.",
-        "starts_at": "2027-01-23T12:00:00-06:00",
-        "ends_at": "2027-01-23T15:00:00-06:00",
-        "timezone": "America/Chicago",
-        "all_day": False,
-        "rrule": None,
-        "exdates": [],
-        "location": {
-            "name": "Minnesota State Capitol",
-            "address": "75 Rev Dr Martin Luther King Jr Blvd, St Paul, MN",
-            "latitude": "44.9553",
-            "longitude": "-93.1022",
-        },
-        "online_url": None,
-        "kind": "march",
-        "tags": ["day-of-action"],
-        "status": "confirmed",
-        "language": "en",
-        "campaign_id": None,
-        "coalition_id": str(coalition_id),
-        **overrides,
-    }
+    data = event_payload(
+        timezone="America/Chicago",
+        all_day=False,
+        rrule=None,
+        exdates=[],
+        online_url=None,
+        status="confirmed",
+        language="en",
+        campaign_id=None,
+        coalition_id=str(coalition_id),
+    )
+    # No floats in signed data: coordinates travel as strings.
+    data["location"] = {**data["location"], "latitude": "44.9553", "longitude": "-93.1022"}
+    data.update(overrides)
+    return data

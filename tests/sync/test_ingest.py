@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,7 +32,7 @@ from federation.models import (
 )
 from federation.sync import ingest as ingest_module
 from federation.sync.fetch import FetchError
-from federation.sync.ingest import KEY_TTL, Ingest, local_slug
+from federation.sync.ingest import KEY_TTL, MAX_DISCOVERIES, Ingest, local_slug
 from schemas.common import SLUG_PATTERN
 
 MPLS = "https://mpls.example"
@@ -549,3 +550,30 @@ def test_versions_order_changes_whatever_the_origins_clock_says(
     assert client.get(f"/api/v1/events/{ids['event']}").json["title"] == "Moved indoors"
     apply(ingest, first)
     assert client.get(f"/api/v1/events/{ids['event']}").json["title"] == "Moved indoors"
+
+
+def test_a_round_fetches_few_origins_keys_and_none_past_its_time(
+    session: Session, make_ingest: Callable[..., Ingest], ids: Any
+):
+    far = [RemoteOrigin(f"https://city{number}.example") for number in range(MAX_DISCOVERIES + 2)]
+    asked: list[str] = []
+
+    def discover(origin: str) -> dict[str, Any]:
+        asked.append(origin)
+        return next(remote for remote in far if remote.origin == origin).discovery()
+
+    ingest = make_ingest(relay=True)
+    ingest.discover = discover
+    apply(ingest, *(remote.coalition(uuid.uuid4(), slug="city") for remote in far))
+    assert len(asked) == MAX_DISCOVERIES
+    assert ingest.counts["applied"] == MAX_DISCOVERIES
+    assert ingest.counts["waiting"] == 2
+
+    late = make_ingest(relay=True)
+    late.discover = discover
+    late.deadline = time.monotonic() - 1
+    asked.clear()
+    apply(late, RemoteOrigin("https://city0.example").coalition(ids["other"], slug="late"))
+    apply(late, far[-1].coalition(uuid.uuid4(), slug="city"))
+    assert asked == []
+    assert "deferred" in quarantine(session)[-1].reason
