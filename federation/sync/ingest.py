@@ -223,13 +223,14 @@ class Ingest:
         self._held: dict[tuple[type[Any], uuid.UUID], Any] = {}
         # New events of the page, inserted together (`_store_new_events`).
         self._new_events: dict[uuid.UUID, Event] = {}
-        self._waiting_ids: set[str] = {
-            object_id
-            for object_id in session.scalars(
-                select(QuarantinedObject.object_id).where(QuarantinedObject.kind == WAITING)
-            )
-            if object_id
-        }
+        # Objects waiting in quarantine: the ids they claimed, by the uuid those end with, so
+        # that applying an object finds its waiting copies without a query.
+        self._waiting: dict[str, set[str]] = {}
+        for text_id in session.scalars(
+            select(QuarantinedObject.object_id).where(QuarantinedObject.kind == WAITING)
+        ):
+            if text_id:
+                self._note_waiting(text_id)
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -410,7 +411,7 @@ class Ingest:
                 return refused.kind, claim.id  # a verified object the peer does hold
             return refused.kind, None
         self.counts[outcome] += 1
-        if outcome == APPLIED and str(claim.id) in self._waiting_ids:
+        if outcome == APPLIED and str(claim.id) in self._waiting:
             self._forget_waiting(claim.id)
         return outcome, claim.id
 
@@ -745,7 +746,7 @@ class Ingest:
             raw = None
         if kind == WAITING and object_id:
             self._forget_waiting_text(object_id)
-            self._waiting_ids.add(object_id)
+            self._note_waiting(object_id)
         self.session.add(
             QuarantinedObject(
                 peer_id=self.peer.id,
@@ -760,8 +761,17 @@ class Ingest:
         )
 
     def _forget_waiting(self, object_id: uuid.UUID) -> None:
-        for text_id in [key for key in self._waiting_ids if key.endswith(str(object_id))]:
+        for text_id in list(self._waiting.get(str(object_id), ())):
             self._forget_waiting_text(text_id)
+
+    def _note_waiting(self, text_id: str) -> None:
+        self._waiting.setdefault(text_id.rsplit("/", 1)[-1], set()).add(text_id)
+
+    def _unnote_waiting(self, text_id: str) -> None:
+        tail = text_id.rsplit("/", 1)[-1]
+        self._waiting.get(tail, set()).discard(text_id)
+        if not self._waiting.get(tail, True):
+            del self._waiting[tail]
 
     def _forget_waiting_text(self, object_id: str) -> None:
         self.session.execute(
@@ -769,7 +779,7 @@ class Ingest:
                 QuarantinedObject.kind == WAITING, QuarantinedObject.object_id == object_id
             )
         )
-        self._waiting_ids.discard(object_id)
+        self._unnote_waiting(object_id)
 
     def retry_waiting(self) -> None:
         """Offer the objects that were waiting (for a dependency or a key) once more."""
@@ -786,7 +796,7 @@ class Ingest:
             items.append(decode(row.envelope) if row.envelope else None)
             self.session.delete(row)
             if row.object_id:
-                self._waiting_ids.discard(row.object_id)
+                self._unnote_waiting(row.object_id)
         self.session.flush()
         retried = Counter(self.counts)
         self.apply_page([item for item in items if item is not None])

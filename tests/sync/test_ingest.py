@@ -255,6 +255,16 @@ def test_an_object_waiting_for_its_coalition_is_applied_once_the_coalition_arriv
     assert client.get(f"/api/v1/events/{ids['event']}").status_code == 200
     assert quarantine(session) == []
 
+    # A waiting copy is dropped as soon as the object itself is applied, not only on retry.
+    apply(ingest, mpls.campaign(ids["campaign"], ids["other"]))
+    assert [record.kind for record in quarantine(session)] == ["waiting"]
+    apply(
+        make_ingest(),
+        mpls.coalition(ids["other"], slug="other"),
+        mpls.campaign(ids["campaign"], ids["other"], version=2),
+    )
+    assert quarantine(session) == []
+
 
 @pytest.mark.parametrize(
     ("change", "message"),
