@@ -61,7 +61,7 @@ bench: $(STAMP)
 # (and drop) databases, and a few minutes; hence not part of `make bench`.
 BENCH_POSTGRESQL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 bench-federation: $(STAMP)
-	$(BIN)/python bench/federation.py --server $(BENCH_POSTGRESQL)
+	$(BIN)/python bench/federation_sync.py --server $(BENCH_POSTGRESQL)
 
 openapi: $(STAMP)
 	FEDERATION_BASE_URL=http://127.0.0.1:5000 $(BIN)/flask --app wsgi openapi write --format=yaml openapi.yaml

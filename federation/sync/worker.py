@@ -184,7 +184,7 @@ class _Round:
             raise ProtocolError("the peer handed out a cursor it had already given (a loop)")
         self.seen.add(token)
 
-    def _restart(self, response_body: bytes | None) -> None:
+    def _restart(self) -> None:
         self.restarts += 1
         if self.restarts > 2:
             raise ProtocolError("the peer keeps refusing our position (410) within one round")
@@ -201,7 +201,7 @@ class _Round:
             response = self.get(url, etag=peer.etag, accept=(200, 304))
         except FetchError as exc:
             if exc.status == 410:
-                self._restart(exc.body)
+                self._restart()
                 return False
             raise
         if response.status == 304:
@@ -242,7 +242,7 @@ class _Round:
             response = self.get(url)
         except FetchError as exc:
             if exc.status == 410:
-                self._restart(exc.body)
+                self._restart()
                 return False
             raise
         page = _page(response.json(), ("next_page", "cursor"))

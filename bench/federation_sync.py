@@ -15,7 +15,7 @@ batches so the outbox signs every one at commit, and is served by gunicorn. The 
       SQLAlchemy Core `insert()` executemany in one transaction; and (a) as a multiple of it.
 
 Run with `make bench-federation` (separate from `make bench`, the feed benchmark, because it
-needs a PostgreSQL server and a few minutes), or `.venv/bin/python bench/federation.py --help`.
+needs a PostgreSQL server and a few minutes), or `.venv/bin/python bench/federation_sync.py --help`.
 `--profile` runs the backfill under cProfile and prints where its time goes. The server
 (`--server`, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres) must let it create
 databases.
@@ -24,10 +24,7 @@ databases.
 import sys
 from pathlib import Path
 
-# Run as a file, this folder heads sys.path, and this module's name would shadow the package it
-# measures. tests/servers.py starts the origin's gunicorn, as the test suite does.
-if Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+# tests/servers.py starts the origin's gunicorn, as the test suite does.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import argparse
@@ -43,6 +40,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from feeds import TEXT, ZONES  # the feed benchmark's cities and descriptions
 from flask import Flask
 from servers import environment, free_port, gunicorn
 from sqlalchemy import create_engine, func, insert, select, text
@@ -60,16 +58,6 @@ from federation.sync import settings_from_config
 from federation.sync.worker import RoundSummary, sync_peer
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-ZONES = {
-    "minneapolis": "America/Chicago",
-    "new-york": "America/New_York",
-    "los-angeles": "America/Los_Angeles",
-}
-TEXT = (
-    "Huelga general: ¡ni trabajo, ni escuela, ni compras! Shaqo joojin guud. "
-    "Tsis ua hauj lwm, tsis mus kawm ntawv. Marchamos juntos desde el parque hasta la "
-    "alcaldía — traigan agua, carteles y a un vecino. ✊ Solidaridad con todas las huelgas."
-)
 BATCH = 1000
 ADMIN = Actor(token_id=uuid.uuid4(), coalition_id=None)
 
