@@ -34,11 +34,17 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         touched = touched or isinstance(obj, _PUBLISHED)
     touched = touched or any(isinstance(obj, _PUBLISHED) for obj in session.deleted)
     if touched:
-        session.execute(
-            update(InstanceState)
-            .where(InstanceState.id == 1)
-            .values(revision=InstanceState.revision + 1, changed_at=utcnow())
-        )
+        note_feed_change(session)
+
+
+def note_feed_change(session: Session) -> None:
+    """Bump the revision that feed caches compare against (writes that bypass the flush
+    hooks, such as bulk statements, call it themselves)."""
+    session.execute(
+        update(InstanceState)
+        .where(InstanceState.id == 1)
+        .values(revision=InstanceState.revision + 1, changed_at=utcnow())
+    )
 
 
 def _prepare_defaults(obj: Event) -> None:

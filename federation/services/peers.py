@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from federation.envelope import origin_of
@@ -16,12 +16,12 @@ from federation.models import (
     Endorsement,
     Event,
     FederationObject,
-    InstanceState,
     Peer,
     Tombstone,
     utcnow,
 )
 from federation.services.auth import Actor
+from federation.services.changes import note_feed_change
 from federation.services.errors import Conflict, InvalidInput, NotFound
 
 _MODELS: tuple[type[Any], ...] = (Event, Endorsement, Campaign, Coalition, Tombstone)
@@ -109,11 +109,7 @@ def remove_peer(session: Session, actor: Actor, peer: Peer, *, purge: bool) -> i
             session.execute(delete(FederationObject).where(FederationObject.id.in_(chunk)))
         if ids:
             # Bulk deletes skip the session's flush hooks: tell the feed caches ourselves.
-            session.execute(
-                update(InstanceState)
-                .where(InstanceState.id == 1)
-                .values(revision=InstanceState.revision + 1, changed_at=utcnow())
-            )
+            note_feed_change(session)
     session.delete(peer)
     session.flush()
     return purged

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from marshmallow import EXCLUDE, ValidationError
+from marshmallow import EXCLUDE, Schema, ValidationError
 from sqlalchemy import delete, insert, inspect, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, lazyload
@@ -44,7 +44,6 @@ from federation.models import (
     Event,
     EventTag,
     FederationObject,
-    InstanceState,
     Peer,
     QuarantinedObject,
     RemoteKey,
@@ -52,6 +51,7 @@ from federation.models import (
     utcnow,
 )
 from federation.services import events as event_service
+from federation.services.changes import note_feed_change
 from federation.services.errors import InvalidInput
 from federation.services.outbox import RelayedObject, log_relayed, pending_relayed
 from federation.services.protocol import OBJECT_MAX_BYTES
@@ -177,6 +177,15 @@ def _storable(text: str) -> str:
     """A peer's text as any database stores it: PostgreSQL refuses NUL, and a lone surrogate
     (valid in JSON) is not UTF-8."""
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The object's fields, by the same schema as the API's (a rejection if they break it)."""
+    try:
+        values: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        raise _reject(_messages(exc)) from exc
+    return values
 
 
 def _messages(error: ValidationError | InvalidInput) -> str:
@@ -364,11 +373,7 @@ class Ingest:
         self.session.execute(insert(Event), rows)
         if tags:
             self.session.execute(insert(EventTag), tags)
-        self.session.execute(
-            update(InstanceState)
-            .where(InstanceState.id == 1)
-            .values(revision=InstanceState.revision + 1, changed_at=utcnow())
-        )
+        note_feed_change(self.session)
 
     def _hold(self, model: type[Any], object_id: uuid.UUID, row: Any) -> None:
         if (model, object_id) in self._held:
@@ -512,10 +517,7 @@ class Ingest:
         row.updated_at = claim.updated
 
     def _coalition(self, claim: _Claim) -> None:
-        try:
-            values = _COALITION.load(claim.data)
-        except ValidationError as exc:
-            raise _reject(_messages(exc)) from exc
+        values = _load(_COALITION, claim.data)
         slug = local_slug(values.pop("slug"), claim.origin)
         taken = self.session.scalar(select(Coalition.id).where(Coalition.slug == slug))
         if taken is not None and taken != claim.id:
@@ -537,10 +539,7 @@ class Ingest:
         return coalition
 
     def _campaign(self, claim: _Claim) -> None:
-        try:
-            values = _CAMPAIGN.load(claim.data)
-        except ValidationError as exc:
-            raise _reject(_messages(exc)) from exc
+        values = _load(_CAMPAIGN, claim.data)
         if values["ends_on"] < values["starts_on"]:
             raise _reject("the campaign ends before it starts")
         coalition = self._owner(claim)
@@ -552,10 +551,7 @@ class Ingest:
         self._stamp(row, claim, {"coalition": coalition, **values})
 
     def _endorsement(self, claim: _Claim) -> None:
-        try:
-            values = _ENDORSEMENT.load(claim.data)
-        except ValidationError as exc:
-            raise _reject(_messages(exc)) from exc
+        values = _load(_ENDORSEMENT, claim.data)
         campaign_id = _reference(claim.data, "campaign_id")
         campaign = self._get(Campaign, campaign_id) if campaign_id else None
         if campaign is None:
@@ -580,10 +576,7 @@ class Ingest:
 
     def _event(self, claim: _Claim) -> None:
         fields = {name: value for name, value in claim.data.items() if name != "coalition_id"}
-        try:
-            loaded = _EVENT.load(fields)
-        except ValidationError as exc:
-            raise _reject(_messages(exc)) from exc
+        loaded = _load(_EVENT, fields)
         coalition = self._owner(claim)
         try:
             # The same rules as for our own actions (recurrence limits included), except that
@@ -621,8 +614,7 @@ class Ingest:
             tombstone = Tombstone(id=claim.id)
             self.session.add(tombstone)
             self._hold(Tombstone, claim.id, tombstone)
-        tombstone.type = former if isinstance(former, str) else "Unknown"
-        tombstone.type = tombstone.type[:20]
+        tombstone.type = (former if isinstance(former, str) else "Unknown")[:20]
         tombstone.slug = slug or tombstone.slug
         tombstone.origin = claim.origin
         tombstone.version = claim.version
