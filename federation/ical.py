@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from federation.models import Event
+from federation.models import Event, EventRow
 
 PRODID = "-//Solidarity Federation//federation//EN"
 CRLF = b"\r\n"
@@ -25,12 +25,12 @@ REFRESH = dt.timedelta(hours=1)
 CANCELLED_PREFIX = "Cancelled: "
 
 
-def event_uid(event: Event) -> str:
+def event_uid(event: Event | EventRow) -> str:
     """`<uuid>@<origin host>`: assigned at the origin, the same on every instance."""
     return f"{event.id}@{urlsplit(event.origin).netloc}"
 
 
-def _description(event: Event) -> str:
+def _description(event: Event | EventRow) -> str:
     parts = [event.description.strip()] if event.description.strip() else []
     if event.online_url:
         parts.append(f"Online: {event.online_url}")
@@ -38,44 +38,122 @@ def _description(event: Event) -> str:
     return "\n\n".join(parts)
 
 
-def render_event(event: Event) -> bytes:
-    """The VEVENT block of one event, CRLF-terminated."""
-    zone = ZoneInfo(event.timezone)
-    vevent = icalendar.Event()
-    vevent.add("uid", event_uid(event))
-    # DTSTAMP is the last change, not "now": the bytes stay stable, so a strong ETag works.
-    vevent.add("dtstamp", event.updated_at.astimezone(dt.UTC))
-    vevent.add("created", event.created_at.astimezone(dt.UTC))
-    vevent.add("last-modified", event.updated_at.astimezone(dt.UTC))
-    # Counts changes since creation: 0 for a new event, like SEQUENCE in RFC 5545.
-    vevent.add("sequence", event.version - 1)
-    if event.all_day:
-        vevent.add("dtstart", event.starts_at.astimezone(zone).date())
-        vevent.add("dtend", event.ends_at.astimezone(zone).date())
-    else:
-        vevent.add("dtstart", event.starts_at.astimezone(zone))
-        vevent.add("dtend", event.ends_at.astimezone(zone))
-    if event.rrule:
-        vevent.add("rrule", icalendar.vRecur.from_ical(event.rrule))
-        if event.exdates:
-            if event.all_day:
-                vevent.add("exdate", [x.astimezone(zone).date() for x in event.exdates])
-            else:
-                vevent.add("exdate", [x.astimezone(zone) for x in event.exdates])
-    vevent.add("status", event.status.upper())
-    language = {"LANGUAGE": event.language} if event.language else {}
+def render_event(event: Event | EventRow) -> bytes:
+    """The VEVENT block of one event, CRLF-terminated.
+
+    Byte for byte what icalendar writes for this event (tests/feeds/test_ical_render.py holds
+    icalendar's version and compares the two over generated events), at a tenth of the cost:
+    icalendar builds a property object per line and folds every line character by character,
+    which made rendering most of what a peer's backfill costs. Values are still escaped,
+    formatted and folded by icalendar's own functions; only the assembly is ours. Properties
+    come in icalendar's order: its canonical order for VEVENT, then by name.
+    """
+    zone = event.timezone
+    language = _parameter("LANGUAGE", event.language) if event.language else ""
     title = (CANCELLED_PREFIX if event.status == "cancelled" else "") + event.title
-    vevent.add("summary", title, parameters=language)
-    vevent.add("description", _description(event), parameters=language)
+    stamp = _utc(event.updated_at)
+    lines = [
+        "BEGIN:VEVENT",
+        f"SUMMARY{language}:{_text(title)}",
+        f"DTSTART{_moment(event.starts_at, zone, event.all_day)}",
+        f"DTEND{_moment(event.ends_at, zone, event.all_day)}",
+        # DTSTAMP is the last change, not "now": the bytes stay stable, so a strong ETag works.
+        f"DTSTAMP:{stamp}",
+        f"UID:{_text(event_uid(event))}",
+        # Counts changes since creation: 0 for a new event, like SEQUENCE in RFC 5545.
+        f"SEQUENCE:{event.version - 1}",
+    ]
+    if event.rrule:
+        # Rare, and with rules of their own: written by icalendar itself.
+        lines += _library_lines("rrule", icalendar.vRecur.from_ical(event.rrule))
+        if event.exdates:
+            local = [x.astimezone(ZoneInfo(zone)) for x in event.exdates]
+            lines += _library_lines("exdate", [x.date() for x in local] if event.all_day else local)
+    lines.append(f"CATEGORIES:{icalendar.vCategory([event.kind, *event.tags]).to_ical().decode()}")
+    lines.append(f"CREATED:{_utc(event.created_at)}")
+    lines.append(f"DESCRIPTION{language}:{_text(_description(event))}")
+    if event.latitude is not None and event.longitude is not None:
+        lines.append(f"GEO:{icalendar.vGeo((event.latitude, event.longitude)).to_ical()}")
+    lines.append(f"LAST-MODIFIED:{stamp}")
     place = ", ".join(p for p in (event.location_name, event.location_address) if p)
     if place:
-        vevent.add("location", place, parameters=language)
-    if event.latitude is not None and event.longitude is not None:
-        vevent.add("geo", (event.latitude, event.longitude))
-    vevent.add("url", event.url, parameters={"VALUE": "URI"})
-    vevent.add("categories", [event.kind, *event.tags])
-    block: bytes = vevent.to_ical()
-    return block
+        lines.append(f"LOCATION{language}:{_text(place)}")
+    lines.append(f"STATUS:{_text(event.status.upper())}")
+    lines.append(f"URL;VALUE=URI:{event.url}")
+    lines.append("END:VEVENT")
+    return b"".join([_fold(line) for line in lines])
+
+
+def _text(value: str) -> str:
+    return str(icalendar.vText(value).to_ical(), "utf-8")
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@functools.lru_cache(maxsize=256)
+def _parameter(name: str, value: str) -> str:
+    """`;NAME=value`, quoted as icalendar quotes it (cached: a handful of zones and languages)."""
+    return ";" + str(icalendar.Parameters({name: value}).to_ical(), "utf-8")
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_style(tzid: str) -> tuple[str, bool]:
+    """How icalendar writes a time of this zone: (its parameters, whether as UTC with a Z).
+
+    A zone equivalent to UTC (Etc/UTC, UCT...) is written as UTC, any other with its TZID.
+    """
+    sample = icalendar.vDDDTypes(dt.datetime(2000, 1, 1, tzinfo=ZoneInfo(tzid)))
+    written = sample.params.to_ical().decode()
+    return (f";{written}" if written else ""), sample.to_ical().endswith(b"Z")
+
+
+def _moment(moment: dt.datetime, tzid: str, all_day: bool) -> str:
+    """`;params:value` of a start or end: a local date, or a time in the event's zone."""
+    local = moment.astimezone(ZoneInfo(tzid))
+    if all_day:
+        return f";VALUE=DATE:{local:%Y%m%d}"
+    parameters, utc = _zone_style(tzid)
+    return f"{parameters}:{local:%Y%m%dT%H%M%S}{'Z' if utc else ''}"
+
+
+def _library_lines(name: str, value: object) -> list[str]:
+    """One property's content lines (unfolded) as icalendar writes them."""
+    component = icalendar.Event()
+    component.add(name, value)
+    return [str(line) for line in component.content_lines()[1:-2]]
+
+
+# A content line is folded before the character that would make it 75 octets long, and a
+# backslash or caret ending a line moves to the next one (icalendar's rule, issue #1501).
+_FOLD_AT = 74
+_CONTINUATION = range(0x80, 0xC0)  # UTF-8 bytes that are not the first of a character
+_NO_SPLIT_AFTER = b"\\^"
+
+
+def _fold(line: str) -> bytes:
+    """The line, folded as icalendar's `Contentline.to_ical` folds it, and CRLF-terminated.
+
+    icalendar looks at every character of every line; here the line's UTF-8 bytes are cut at
+    the last character boundary within the limit, so a 20,000-character description costs
+    microseconds rather than milliseconds.
+    """
+    raw = line.encode()
+    if len(raw) <= _FOLD_AT:
+        return raw + CRLF
+    parts = []
+    start = 0
+    while len(raw) - start > _FOLD_AT:
+        end = start + _FOLD_AT
+        while raw[end] in _CONTINUATION:
+            end -= 1
+        if raw[end - 1] in _NO_SPLIT_AFTER and end - start > 1:
+            end -= 1
+        parts.append(raw[start:end])
+        start = end
+    parts.append(raw[start:])
+    return b"\r\n ".join(parts) + CRLF
 
 
 # --- time zones -----------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Select, event, func, insert, select, text, update
+from sqlalchemy import Select, event, func, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
+from federation.bulk import insert_rows
 from federation.envelope import canonical, object_url, sign, timestamp
 from federation.models import (
     Campaign,
@@ -225,8 +226,8 @@ def _publish(
     changed.sort(key=lambda entry: TYPE_ORDER.index(entry[0]) if entry[0] in TYPE_ORDER else 99)
     position = head(session)
     now = utcnow()
-    # Objects logged for the first time are inserted in one statement, not one by one by the
-    # unit of work: a sync page logs hundreds of them.
+    # Objects logged for the first time are inserted in bulk, not one by one by the unit of
+    # work: a sync page logs hundreds of them.
     new: list[dict[str, Any]] = []
     for type_name, object_id, version, source in changed:
         position += 1
@@ -254,8 +255,7 @@ def _publish(
                 setattr(row, name, value)
     # The positions must be written inside this transaction, under the lock.
     session.flush()
-    if new:
-        session.execute(insert(FederationObject), new)
+    insert_rows(session, FederationObject.__table__, new)
     return len(changed)
 
 

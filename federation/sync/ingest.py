@@ -20,11 +20,11 @@ from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from marshmallow import EXCLUDE, Schema, ValidationError
-from sqlalchemy import delete, insert, inspect, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.orm.attributes import instance_state
 
+from federation.bulk import insert_rows
 from federation.envelope import (
     DISCOVERY_PATH,
     OBJECTS_PATH,
@@ -42,6 +42,7 @@ from federation.models import (
     Coalition,
     Endorsement,
     Event,
+    EventRow,
     EventTag,
     FederationObject,
     Peer,
@@ -101,9 +102,6 @@ _FORMER_TYPES: dict[str, type[Coalition | Campaign | Endorsement | Event]] = {
     "Endorsement": Endorsement,
     "Event": Event,
 }
-
-# The attributes an INSERT of an event is made of (its columns; relationships aside).
-_EVENT_COLUMNS = tuple(attribute.key for attribute in inspect(Event).column_attrs)
 
 _Row = TypeVar("_Row")
 
@@ -231,7 +229,7 @@ class Ingest:
         # kept up to date by what the page adds and deletes (see `_get`).
         self._held: dict[tuple[type[Any], uuid.UUID], Any] = {}
         # New events of the page, inserted together (`_store_new_events`).
-        self._new_events: dict[uuid.UUID, Event] = {}
+        self._new_events: dict[uuid.UUID, EventRow] = {}
         # Objects waiting in quarantine: the ids they claimed, by the uuid those end with, so
         # that applying an object finds its waiting copies without a query.
         self._waiting: dict[str, set[str]] = {}
@@ -349,7 +347,7 @@ class Ingest:
         rendered and stored, and the feeds' revision bumped.
 
         A flush per object, or even one unit of work for the whole page, costs more than
-        checking a signature; a bulk INSERT of the same rows costs a fraction of it.
+        checking a signature; a bulk insert of the same rows costs a fraction of it.
         """
         if not self._new_events:
             return
@@ -357,22 +355,11 @@ class Ingest:
         self._new_events.clear()
         # What they refer to (a coalition applied earlier in this page) goes first.
         self.session.flush()
-        rows, tags = [], []
+        insert_rows(self.session, Event.__table__, [e.columns(render_event(e)) for e in events])
+        insert_rows(self.session, EventTag.__table__, [r for e in events for r in e.tag_rows()])
         for event in events:
-            # Its id, version and times are all set (`_stamp`): nothing left to default.
-            event.ical_block = render_event(event)
-            event.coalition_id = event.coalition.id
-            state = instance_state(event).dict
-            rows.append({name: state[name] for name in _EVENT_COLUMNS if name in state})
-            tags += [
-                {"event_id": event.id, "tag": tag.tag, "position": tag.position}
-                for tag in event.tag_rows
-            ]
             # From now on the database holds it: later lookups load it from there.
             self._held.pop((Event, event.id), None)
-        self.session.execute(insert(Event), rows)
-        if tags:
-            self.session.execute(insert(EventTag), tags)
         note_feed_change(self.session)
 
     def _hold(self, model: type[Any], object_id: uuid.UUID, row: Any) -> None:
@@ -587,11 +574,19 @@ class Ingest:
         except InvalidInput as exc:
             raise _reject(_messages(exc)) from exc
         row = self._existing(Event, claim)
-        if row is None:
+        if row is None or isinstance(row, EventRow):
             # Not added to the session: inserted with the page's other new events (see
             # `_store_new_events`).
-            row = Event(id=claim.id)
-            self._new_events[claim.id] = row
+            self._new_events[claim.id] = EventRow(
+                **values,
+                id=claim.id,
+                origin=claim.origin,
+                version=claim.version,
+                created_at=claim.published,
+                updated_at=claim.updated,
+                coalition_id=coalition.id,
+            )
+            return
         self._stamp(row, claim, {"coalition": coalition, **values})
 
     def _tombstone(self, claim: _Claim) -> None:

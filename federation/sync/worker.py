@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import threading
 import time
 import uuid
 import zlib
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federation.envelope import DISCOVERY_PATH
 from federation.models import Peer, utcnow
-from federation.sync.fetch import Client, FetchError, Limits
+from federation.sync.fetch import Client, FetchError, Limits, Response
 from federation.sync.ingest import APPLIED, CONFLICT, IGNORED, REJECTED, UNCHANGED, WAITING, Ingest
 from schemas.federation import PAGE_MAX
 
@@ -126,6 +127,43 @@ def _peer_lock(factory: sessionmaker[Session], peer_id: uuid.UUID) -> Iterator[b
             own.close()
 
 
+class _Ahead:
+    """The next page, fetched in a thread while this one is applied.
+
+    Applying a page waits on PostgreSQL and the CPU; fetching one waits on the peer. Doing both
+    at once takes most of the peer's time off a backfill. Nothing changes in what is applied or
+    committed: a page fetched ahead is used only if the round asks for that very URL next.
+    """
+
+    def __init__(self, client: Client, url: str, accept: tuple[int, ...]) -> None:
+        self.url = url
+        self.accept = accept
+        self._client = client
+        self._response: Response | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._fetch, name="sync-fetch-ahead", daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self._response = self._client.get(self.url, accept=self.accept)
+            if self._response.status == 200:
+                self._response.json()  # parsed here too; an error shows again when it is used
+        except BaseException as exc:  # handed to the round, which reports it as its own
+            self._error = exc
+
+    def result(self) -> Response:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._response is not None
+        return self._response
+
+    def wait(self) -> None:
+        """Let an unused fetch end (bounded by the client's total timeout)."""
+        self._thread.join()
+
+
 class _Round:
     def __init__(self, session: Session, peer: Peer, settings: SyncSettings, client: Client):
         self.session = session
@@ -136,10 +174,32 @@ class _Round:
         self.ingest = Ingest(session, peer, own_origin=settings.own_origin, discover=self.discover)
         self.seen: set[str] = set()
         self.restarts = 0
+        self.ahead: _Ahead | None = None
 
     def get(self, url: str, *, etag: str | None = None, accept: tuple[int, ...] = (200,)) -> Any:
         self.summary.requests += 1
         return self.client.get(url, etag=etag, accept=accept)
+
+    def page(self, url: str, *, etag: str | None = None, accept: tuple[int, ...] = (200,)) -> Any:
+        """`get` a page: the one fetched ahead if it is this one."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None and (ahead.url, ahead.accept, etag) == (url, accept, None):
+            return ahead.result()
+        if ahead is not None:
+            ahead.wait()
+        return self.get(url, etag=etag, accept=accept)
+
+    def fetch_ahead(self, url: str, accept: tuple[int, ...]) -> None:
+        """Start fetching the page the round will ask for next, unless this page is its last."""
+        if self.summary.pages + 1 >= self.settings.max_pages:
+            return
+        self.summary.requests += 1
+        self.ahead = _Ahead(self.client, url, accept)
+
+    def finish(self) -> None:
+        if self.ahead is not None:
+            self.ahead.wait()
+            self.ahead = None
 
     def discover(self, origin: str) -> Mapping[str, Any]:
         document = self.get(f"{origin}{DISCOVERY_PATH}").json()
@@ -193,12 +253,18 @@ class _Round:
         self.summary.resynced = True
         self.session.commit()
 
+    def changes_url(self, cursor: str | None) -> str:
+        query = urlencode({"after": cursor, "limit": self.settings.page_size})
+        return f"{self.peer.url}/federation/v1/changes?{query}"
+
+    def snapshot_url(self, page: str | None) -> str:
+        arguments = {"limit": self.settings.page_size, **({"page": page} if page else {})}
+        return f"{self.peer.url}/federation/v1/snapshot?{urlencode(arguments)}"
+
     def changes_page(self) -> bool:
         peer = self.peer
-        query = urlencode({"after": peer.cursor, "limit": self.settings.page_size})
-        url = f"{peer.url}/federation/v1/changes?{query}"
         try:
-            response = self.get(url, etag=peer.etag, accept=(200, 304))
+            response = self.page(self.changes_url(peer.cursor), etag=peer.etag, accept=(200, 304))
         except FetchError as exc:
             if exc.status == 410:
                 self._restart()
@@ -219,6 +285,8 @@ class _Round:
             raise ProtocolError("an empty page that is not the last: no progress")
         if token != peer.cursor or items:
             self._advance(token)
+        if not up_to_date:
+            self.fetch_ahead(self.changes_url(token), (200, 304))
         self._apply(items, listed=False)
         peer.cursor = token
         # The entity tag names the head we now hold: the next idle poll is a 304.
@@ -231,15 +299,11 @@ class _Round:
 
     def snapshot_page(self) -> bool:
         peer = self.peer
-        arguments: dict[str, Any] = {"limit": self.settings.page_size}
         if peer.snapshot_page is None:
             peer.snapshot_started_at = utcnow()
             self.summary.resynced = self.summary.resynced or peer.last_success_at is not None
-        else:
-            arguments["page"] = peer.snapshot_page
-        url = f"{peer.url}/federation/v1/snapshot?{urlencode(arguments)}"
         try:
-            response = self.get(url)
+            response = self.page(self.snapshot_url(peer.snapshot_page))
         except FetchError as exc:
             if exc.status == 410:
                 self._restart()
@@ -254,6 +318,8 @@ class _Round:
             raise ProtocolError("a snapshot page names neither (or both) a next page and a cursor")
         self._advance(next_page or cursor)
         started = peer.snapshot_started_at or utcnow()
+        if next_page is not None:
+            self.fetch_ahead(self.snapshot_url(next_page), (200,))
         self._apply(page["items"], listed=True)
         if next_page is not None:
             peer.snapshot_page = next_page
@@ -311,6 +377,7 @@ def sync_peer(
                 peer.failures, peer.last_error, peer.next_attempt_at = 0, None, None
                 session.commit()
             finally:
+                sync.finish()
                 client.close()
             _count(sync.summary, sync.ingest.counts)
             return sync.summary

@@ -6,17 +6,18 @@ import datetime as dt
 import uuid
 import zlib
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from conftest import backend
 from flask import Flask
-from hostile import HostileServer, json_reply
+from hostile import HostileServer, Reply, RequestInfo, json_reply
 from remote import RemoteOrigin
 from sqlalchemy import Engine, select, text
 
 from federation.db import get_database, get_session
 from federation.envelope import DISCOVERY_PATH
-from federation.models import Peer
+from federation.models import Event, Peer
 from federation.sync.fetch import Limits
 from federation.sync.ingest import Ingest
 from federation.sync.worker import (
@@ -116,3 +117,105 @@ def test_an_unexpected_failure_with_one_peer_fails_only_that_peer(
         peers = {peer.url: peer for peer in get_session().scalars(select(Peer))}
     assert peers[broken.url].failures == 1
     assert peers[fine.url].failures == 0
+
+
+def _paged_peer(
+    pages: int, failing: int | None = None
+) -> tuple[HostileServer, list[list[dict[str, Any]]]]:
+    """A peer whose snapshot holds `pages` pages of two events each (after their coalition),
+    each page naming the next with a token "p<n>"; page `failing` answers 500."""
+    server = HostileServer()
+    origin = RemoteOrigin(server.url)
+    coalition_id = uuid.uuid4()
+    served = [[origin.coalition(coalition_id)]]
+    served += [[origin.event(uuid.uuid4(), coalition_id) for _ in range(2)] for _ in range(pages)]
+    server.route(DISCOVERY_PATH, json_reply(origin.discovery()))
+
+    def snapshot(request: RequestInfo) -> Reply:
+        query = dict(parse_qsl(request.path.split("?", 1)[1]))
+        index = int(query.get("page", "p0")[1:])
+        last = index == len(served) - 1
+        if index == failing:
+            return json_reply({"code": 500, "status": "Internal Server Error"}, status=500)
+        return json_reply(
+            {
+                "items": served[index],
+                "next_page": None if last else f"p{index + 1}",
+                "cursor": "c-end" if last else None,
+            }
+        )
+
+    server.route("/federation/v1/snapshot", snapshot)
+    server.route(
+        "/federation/v1/changes", json_reply({"items": [], "next": "c-end", "up_to_date": True})
+    )
+    return server, served
+
+
+def _held_event_ids(app: Flask) -> set[str]:
+    with app.app_context():
+        return {str(event_id) for event_id in get_session().scalars(select(Event.id))}
+
+
+def _ids(pages: list[list[dict[str, Any]]]) -> set[str]:
+    return {item["id"].rsplit("/", 1)[-1] for page in pages for item in page}
+
+
+def test_pages_fetched_ahead_are_applied_in_order_and_none_past_the_rounds_end(app: Flask):
+    # The next page is fetched while one is applied; the peer still sees each page asked for
+    # once, and not the page after the round's last.
+    server, served = _paged_peer(pages=4)
+    with server:
+        with app.app_context():
+            session = get_session()
+            peer = Peer(url=server.url)
+            session.add(peer)
+            session.commit()
+            peer_id = peer.id
+        factory = get_database(app).sessionmaker
+        settings = SyncSettings(
+            own_origin="http://federation.test", limits=Limits(allow_private=True), max_pages=3
+        )
+
+        first = sync_peer(factory, peer_id, settings)
+        pages_asked = [r.path for r in server.requests if r.route == "/federation/v1/snapshot"]
+        assert first.ok
+        assert not first.up_to_date
+        assert first.pages == 3
+        assert first.requests == 4
+        assert len(pages_asked) == 3
+        assert _held_event_ids(app) == _ids(served[1:3])
+
+        second = sync_peer(factory, peer_id, settings)
+        assert second.ok
+        assert _held_event_ids(app) == _ids(served[1:])
+    pages_asked = [r.path for r in server.requests if r.route == "/federation/v1/snapshot"]
+    assert len(pages_asked) == len(set(pages_asked)) == len(served)
+
+
+def test_a_page_fetched_ahead_that_fails_fails_the_round_after_the_page_before(app: Flask):
+    # Page p2 is fetched while p1 is applied; its failure is the round's, once p1 is stored.
+    server, served = _paged_peer(pages=3, failing=2)
+    with server:
+        with app.app_context():
+            session = get_session()
+            peer = Peer(url=server.url)
+            session.add(peer)
+            session.commit()
+            peer_id = peer.id
+        summary = sync_peer(
+            get_database(app).sessionmaker,
+            peer_id,
+            SyncSettings(own_origin="http://federation.test", limits=Limits(allow_private=True)),
+        )
+
+    assert summary.ok is False
+    assert summary.error is not None
+    assert "500" in summary.error
+    # What came before the failing page is kept, and the round resumes from there next time.
+    assert _held_event_ids(app) == _ids(served[1:2])
+    with app.app_context():
+        stored = get_session().get(Peer, peer_id)
+        assert stored is not None
+        assert stored.snapshot_page == "p2"
+        assert stored.failures == 1
