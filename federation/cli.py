@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import signal
 import sys
@@ -134,24 +135,32 @@ def sync(loop: bool, interval: float | None) -> None:
     """
     from federation.db import get_database
     from federation.sync import settings_from_config
+    from federation.sync.proofs import worker_proof_checker
     from federation.sync.worker import RoundSummary, run_loop, sync_all
 
     factory = get_database().sessionmaker
-    settings = settings_from_config(current_app.config)
+    # Signatures are checked in a helper process, on another core, while pages are applied.
+    proofs = worker_proof_checker()
+    settings = dataclasses.replace(settings_from_config(current_app.config), proofs=proofs)
 
     def report(summary: RoundSummary) -> None:
         click.echo(summary.line())
 
-    if loop:
-        stopping: list[bool] = []
-        # SIGTERM (systemd, docker stop) ends the loop between rounds; a page being applied
-        # commits or rolls back as a whole either way.
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        period = interval or float(current_app.config["FEDERATION_SYNC_INTERVAL"])
-        with contextlib.suppress(KeyboardInterrupt):
-            run_loop(factory, settings, interval=period, report=report, stop=lambda: bool(stopping))
-        return
-    summaries = sync_all(factory, settings)
+    try:
+        if loop:
+            stopping: list[bool] = []
+            # SIGTERM (systemd, docker stop) ends the loop between rounds; a page being applied
+            # commits or rolls back as a whole either way.
+            signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+            period = interval or float(current_app.config["FEDERATION_SYNC_INTERVAL"])
+            with contextlib.suppress(KeyboardInterrupt):
+                run_loop(
+                    factory, settings, interval=period, report=report, stop=lambda: bool(stopping)
+                )
+            return
+        summaries = sync_all(factory, settings)
+    finally:
+        proofs.close()
     for summary in summaries:
         report(summary)
     if not summaries:

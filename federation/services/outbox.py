@@ -22,7 +22,7 @@ from sqlalchemy import Select, event, func, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
-from federation.bulk import insert_rows
+from federation.bulk import among, insert_rows
 from federation.envelope import canonical, object_url, sign, timestamp
 from federation.models import (
     Campaign,
@@ -211,7 +211,9 @@ def _publish(
     rows: dict[uuid.UUID, FederationObject] = {}
     # In chunks: SQLite caps the number of bound parameters of one statement.
     for start in range(0, len(ids), 500):
-        chunk = select(FederationObject).where(FederationObject.id.in_(ids[start : start + 500]))
+        chunk = select(FederationObject).where(
+            among(session, FederationObject.id, ids[start : start + 500])
+        )
         rows.update((row.id, row) for row in session.scalars(chunk))
     # One entry per object (the last noted wins: it is what is in the database now), and only
     # when the logged version differs: touching a row without changing it publishes nothing.

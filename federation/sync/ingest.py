@@ -13,28 +13,30 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from marshmallow import EXCLUDE, Schema, ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, lazyload
 
-from federation.bulk import insert_rows
+from federation.bulk import among, insert_rows
 from federation.envelope import (
     DISCOVERY_PATH,
     OBJECTS_PATH,
+    SIGNATURE_MISMATCH,
     FloatInSignedData,
     ProofError,
     canonical,
+    canonical_signed,
     check_identity,
     decode,
     public_key_from_multibase,
-    verify,
+    signed_input,
 )
 from federation.ical import render_event
 from federation.models import (
@@ -57,6 +59,7 @@ from federation.services.errors import InvalidInput
 from federation.services.outbox import RelayedObject, log_relayed, pending_relayed
 from federation.services.protocol import OBJECT_MAX_BYTES
 from federation.sync.fetch import FetchError
+from federation.sync.proofs import Proof, ProofChecker
 from schemas.campaigns import CampaignSchema, EndorsementSchema
 from schemas.coalitions import CoalitionSchema
 from schemas.events import EventSchema
@@ -69,6 +72,9 @@ KEY_TTL = dt.timedelta(hours=1)
 KEY_STATUSES = ("active", "retired", "revoked")
 # Origins whose discovery documents one round may fetch (see refresh_keys).
 MAX_DISCOVERIES = 8
+# Signatures sent to the proof checker at a time: small enough that the first ones come back
+# while the page is still being read, large enough that sending them costs nothing.
+PROOF_BATCH = 50
 # Waiting objects retried per round, oldest first: a flood of orphans cannot stall a round.
 WAITING_RETRY_LIMIT = 1000
 
@@ -124,6 +130,23 @@ def _reject(reason: str) -> _Refused:
 
 def _wait(reason: str) -> _Refused:
     return _Refused(WAITING, reason)
+
+
+@dataclass
+class _ProofBatch:
+    """Signatures of a page sent together to the proof checker, and where their claims are."""
+
+    positions: list[int] = field(default_factory=list)
+    proofs: list[Proof] = field(default_factory=list)
+    future: Future[list[bool]] | None = None
+
+    def submit(self, checker: ProofChecker) -> _ProofBatch:
+        self.future = checker.submit(self.proofs)
+        return self
+
+    def verdicts(self, checker: ProofChecker) -> list[bool]:
+        assert self.future is not None
+        return checker.result(self.future, self.proofs)
 
 
 @dataclass(frozen=True)
@@ -215,13 +238,23 @@ class Ingest:
     """Applies what one peer serves, within the caller's transaction (the caller commits the
     objects together with the peer's new cursor)."""
 
-    def __init__(self, session: Session, peer: Peer, *, own_origin: str, discover: Discover):
+    def __init__(
+        self,
+        session: Session,
+        peer: Peer,
+        *,
+        own_origin: str,
+        discover: Discover,
+        proofs: ProofChecker | None = None,
+    ):
         self.session = session
         self.peer = peer
         self.own_origin = own_origin
         self.discover = discover
+        # Checks the signatures of a page, in batches (in a helper process if it has one).
+        self.proofs = proofs or ProofChecker(0)
         self.counts: Counter[str] = Counter()
-        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._keys: dict[str, bytes] = {}  # key id -> the raw Ed25519 public key
         self._refreshed: dict[str, str | None] = {}  # origin -> error of this round's refresh
         # The round's end (time.monotonic()); None: no limit.
         self.deadline: float | None = None
@@ -263,8 +296,8 @@ class Ingest:
         self._prefetch(items)
         try:
             seen: list[uuid.UUID] = []
-            for item in items:
-                outcome, object_id = self._apply_one(item)
+            for item, checked in zip(items, self._check_page(items), strict=True):
+                outcome, object_id = self._apply_one(item, checked)
                 # An older version than ours, or a conflicting one, is still listed: the peer
                 # has the object (e.g. restored from a backup), so `sweep` must keep ours.
                 if object_id is not None and outcome in (APPLIED, UNCHANGED, IGNORED, CONFLICT):
@@ -326,9 +359,8 @@ class Ingest:
             listed = list(ids)
             for start in range(0, len(listed), 500):
                 chunk = listed[start : start + 500]
-                found = {
-                    row.id: row for row in self.session.scalars(query.where(model.id.in_(chunk)))
-                }
+                rows = self.session.scalars(query.where(among(self.session, model.id, chunk)))
+                found = {row.id: row for row in rows}
                 for object_id in chunk:
                     self._held[model, object_id] = found.get(object_id)
 
@@ -384,7 +416,7 @@ class Ingest:
         for chosen, by_peer in ((ours, False), (unknown, True)):
             for start in range(0, len(chosen), 500):
                 query = update(FederationObject).where(
-                    FederationObject.id.in_(chosen[start : start + 500])
+                    among(self.session, FederationObject.id, chosen[start : start + 500])
                 )
                 if by_peer:
                     query = query.where(FederationObject.peer_id == self.peer.id)
@@ -392,10 +424,12 @@ class Ingest:
 
     # -- one object --------------------------------------------------------------------------
 
-    def _apply_one(self, item: Any) -> tuple[str, uuid.UUID | None]:
+    def _apply_one(self, item: Any, checked: _Claim | _Refused) -> tuple[str, uuid.UUID | None]:
         claim: _Claim | None = None
         try:
-            claim = self._check(item)
+            if isinstance(checked, _Refused):
+                raise checked
+            claim = checked
             outcome = self._apply(claim)
         except _Refused as refused:
             self._quarantine(item, refused.kind, refused.reason)
@@ -407,12 +441,45 @@ class Ingest:
             self._forget_waiting(claim.id)
         return outcome, claim.id
 
-    def _check(self, item: Any) -> _Claim:
-        """Steps 1-3 of the ingest rules: limits, identity and trust, proof."""
+    def _check_page(self, items: list[Any]) -> Iterator[_Claim | _Refused]:
+        """Steps 1-3 of the ingest rules for each item of a page, in order.
+
+        Everything but the signatures is checked first, for the whole page; the signatures go
+        to the proof checker in batches as they are found, so that while the caller applies
+        the first objects, the next ones' signatures are being checked on another core.
+        """
+        checked: list[_Claim | _Refused] = []
+        batches: deque[_ProofBatch] = deque()
+        batch = _ProofBatch()
+        for item in items:
+            try:
+                claim, proof = self._check(item)
+            except _Refused as refused:
+                checked.append(refused)
+                continue
+            batch.positions.append(len(checked))
+            batch.proofs.append(proof)
+            checked.append(claim)
+            if len(batch.proofs) == PROOF_BATCH:
+                batches.append(batch.submit(self.proofs))
+                batch = _ProofBatch()
+        if batch.proofs:
+            batches.append(batch.submit(self.proofs))
+        for position in range(len(checked)):
+            if batches and batches[0].positions[0] == position:
+                done = batches.popleft()
+                for index, holds in zip(done.positions, done.verdicts(self.proofs), strict=True):
+                    if not holds:
+                        checked[index] = _reject(SIGNATURE_MISMATCH)
+            yield checked[position]
+
+    def _check(self, item: Any) -> tuple[_Claim, Proof]:
+        """Steps 1-3 of the ingest rules, up to the signature: limits, identity and trust, and
+        the proof's shape and key; returns the claim and what its signature must verify."""
         if not isinstance(item, dict):
             raise _reject("not a JSON object")
         try:
-            raw = canonical(item)
+            raw, unsigned = canonical_signed(item)
         except (FloatInSignedData, ValueError, TypeError) as exc:
             raise _reject(f"cannot be canonicalized: {exc}") from exc
         if len(raw) > OBJECT_MAX_BYTES:
@@ -450,11 +517,12 @@ class Ingest:
             updated=_moment(item.get("updated"), "updated"),
             data=data,
         )
+        key = self._key(origin, item["proof"]["verificationMethod"])
         try:
-            verify(item, self._key(origin, item["proof"]["verificationMethod"]))
+            signature, message = signed_input(item, unsigned=unsigned)
         except ProofError as exc:
             raise _reject(str(exc)) from exc
-        return claim
+        return claim, (key, signature, message)
 
     def _apply(self, claim: _Claim) -> str:
         """Steps 4 and on: version rules, then the object's own rules; logs it for relaying."""
@@ -617,7 +685,7 @@ class Ingest:
 
     # -- keys --------------------------------------------------------------------------------
 
-    def _key(self, origin: str, key_id: str) -> Ed25519PublicKey:
+    def _key(self, origin: str, key_id: str) -> bytes:
         """The origin's public key named by a proof (step 3), refreshed when unknown or old."""
         if key_id in self._keys:
             return self._keys[key_id]
@@ -632,7 +700,7 @@ class Ingest:
         if row.status == "revoked":
             raise _reject("signed with a key its origin revoked")
         try:
-            key = public_key_from_multibase(row.public_key)
+            key = public_key_from_multibase(row.public_key).public_bytes_raw()
         except ValueError as exc:  # pragma: no cover - checked when stored
             raise _reject("its origin's key is malformed") from exc
         self._keys[key_id] = key

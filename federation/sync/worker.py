@@ -29,6 +29,7 @@ from federation.envelope import DISCOVERY_PATH
 from federation.models import Peer, utcnow
 from federation.sync.fetch import Client, FetchError, Limits, Response
 from federation.sync.ingest import APPLIED, CONFLICT, IGNORED, REJECTED, UNCHANGED, WAITING, Ingest
+from federation.sync.proofs import ProofChecker
 from schemas.federation import PAGE_MAX
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class SyncSettings:
     page_size: int = PAGE_MAX
     max_pages: int = 20
     max_seconds: float = 120.0
+    # Where signatures are checked (None: in this process, as the API's "sync now" does).
+    proofs: ProofChecker | None = None
 
 
 @dataclass
@@ -171,7 +174,13 @@ class _Round:
         self.settings = settings
         self.client = client
         self.summary = RoundSummary(peer_id=str(peer.id), url=peer.url)
-        self.ingest = Ingest(session, peer, own_origin=settings.own_origin, discover=self.discover)
+        self.ingest = Ingest(
+            session,
+            peer,
+            own_origin=settings.own_origin,
+            discover=self.discover,
+            proofs=settings.proofs,
+        )
         self.seen: set[str] = set()
         self.restarts = 0
         self.ahead: _Ahead | None = None

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -22,7 +23,7 @@ from servers import BIN, ROOT
 # The fixture, imported so that pytest finds it in this module.
 __all__ = ["start_instance"]
 
-EVENTS = 3000
+EVENTS = 9000  # under the 10,000 objects a round reads, and more than it reads in 1.5 s
 KILLS = 5
 
 
@@ -120,6 +121,23 @@ def object_id(entry: dict[str, Any]) -> str:
     return str(entry["id"]).rsplit("/", 1)[1]
 
 
+def children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (the worker's signature-checking helper...)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (name) state ppid ...": the name may hold spaces, so split after it.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while not (result := condition()):
@@ -152,6 +170,7 @@ def test_a_worker_killed_mid_round_again_and_again_ends_with_exactly_the_origins
     bulk = mpls.head()  # the last of those actions
     rng = random.Random()
     killed_at: list[int] = []  # New York's position in Minneapolis's log after each kill
+    orphans: set[int] = set()  # processes the killed workers had started
 
     def round_started(since: str | None) -> bool:
         return bool(nyc.peer(mpls)["status"]["last_attempt_at"] != since)
@@ -164,6 +183,7 @@ def test_a_worker_killed_mid_round_again_and_again_ends_with_exactly_the_origins
             # The kill lands at a random moment of the round the worker has just begun.
             wait_for(lambda: round_started(attempted), f"round {kill} to start")  # noqa: B023
             time.sleep(rng.uniform(0.3, 1.5))
+            orphans |= children(worker.pid)
             worker.send_signal(signal.SIGKILL)
             assert worker.wait(timeout=30) == -signal.SIGKILL
         editor.stop()
@@ -187,6 +207,9 @@ def test_a_worker_killed_mid_round_again_and_again_ends_with_exactly_the_origins
         assert killed_at[-1] <= mpls.head()
 
     assert origin.changes > 0
+    # The worker checks signatures in a helper process: killed, it leaves none behind.
+    assert orphans, "the worker started no helper process"
+    wait_for(lambda: not any(map(running, orphans)), "the killed workers' helpers to exit", 10)
     # A round reads up to 10,000 objects: unless a kill cut it short, the first one would have
     # read all the actions. (If this fails, the worker got faster: publish more actions.)
     assert killed_at[0] < bulk, (killed_at, bulk)

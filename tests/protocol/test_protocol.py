@@ -22,6 +22,8 @@ from conftest import BASE_URL, backend, bearer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from servers import ROOT, environment, flask
 from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import OperationalError
@@ -32,6 +34,7 @@ from federation.envelope import (
     FloatInSignedData,
     ProofError,
     canonical,
+    canonical_signed,
     check_identity,
     key_id,
     object_url,
@@ -959,6 +962,26 @@ def test_canonical_bytes_are_rfc8785(value: Any):
     import rfc8785
 
     assert canonical(value) == rfc8785.dumps(value)
+
+
+JSON_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(JSON_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=6), st.dictionaries(JSON_TEXT, JSON_VALUES))
+def test_an_envelope_and_its_signed_part_are_canonicalized_as_rfc8785_says(
+    members: dict[str, Any], proof: dict[str, Any]
+):
+    import rfc8785
+
+    envelope = {**members, "proof": proof}
+    unsigned = {name: value for name, value in envelope.items() if name != "proof"}
+    assert canonical_signed(envelope) == (rfc8785.dumps(envelope), rfc8785.dumps(unsigned))
 
 
 @pytest.mark.parametrize("value", [{"big": 2**60}, {"lone": "\ud800"}])

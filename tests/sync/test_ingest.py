@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import BASE_URL
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from federation.db import get_session
 from federation.envelope import canonical
 from federation.models import (
+    Event,
     FederationObject,
     Peer,
     QuarantinedObject,
@@ -32,7 +34,8 @@ from federation.models import (
 )
 from federation.sync import ingest as ingest_module
 from federation.sync.fetch import FetchError
-from federation.sync.ingest import KEY_TTL, MAX_DISCOVERIES, Ingest, local_slug
+from federation.sync.ingest import KEY_TTL, MAX_DISCOVERIES, PROOF_BATCH, Ingest, local_slug
+from federation.sync.proofs import ProofChecker
 from schemas.common import SLUG_PATTERN
 
 MPLS = "https://mpls.example"
@@ -164,6 +167,59 @@ def test_a_tampered_object_fails_its_proof(
     [record] = quarantine(session)
     assert "signature" in record.reason
     assert record.object_id == event["id"]
+
+
+@pytest.fixture(params=[0, 1], ids=["in-process", "helper-process"])
+def proof_checker(request: pytest.FixtureRequest) -> Iterator[ProofChecker]:
+    checker = ProofChecker(request.param)
+    yield checker
+    checker.close(wait=True)
+
+
+def test_tampered_objects_anywhere_in_a_long_page_fail_and_only_they(
+    session: Session,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    proof_checker: ProofChecker,
+):
+    # Signatures are checked in batches (in a helper process for the sync worker): a verdict
+    # must land on its own object, in the first batch, the last, and across batch borders.
+    mpls = origins[MPLS]
+    events = [mpls.event(uuid.uuid4(), ids["coalition"]) for _ in range(2 * PROOF_BATCH + 20)]
+    tampered = {0, PROOF_BATCH - 1, PROOF_BATCH, len(events) - 1}
+    for index in tampered:
+        events[index]["data"]["title"] = "Meet at the other gate"
+    ingest = make_ingest()
+    ingest.proofs = proof_checker
+    apply(ingest, mpls.coalition(ids["coalition"]), *events)
+
+    assert ingest.counts["applied"] == 1 + len(events) - len(tampered)
+    records = quarantine(session)
+    assert {record.object_id for record in records} == {events[i]["id"] for i in tampered}
+    assert all("signature" in record.reason for record in records)
+    held = set(session.scalars(select(Event.id)))
+    assert held == {
+        uuid.UUID(e["id"].rsplit("/", 1)[1]) for i, e in enumerate(events) if i not in tampered
+    }
+
+
+def test_a_helper_that_dies_leaves_its_proofs_checked_here():
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes_raw()
+    batch = [(raw, key.sign(b"good"), b"good"), (raw, key.sign(b"good"), b"forged")]
+    checker = ProofChecker(1)
+    try:
+        assert checker.result(checker.submit(batch), batch) == [True, False]
+        assert checker._pool is not None
+        for process in list(checker._pool._processes.values()):
+            process.kill()
+            process.join()
+        # The next batch (or the one in flight) is checked in this process instead.
+        assert checker.result(checker.submit(batch), batch) == [True, False]
+        assert checker.result(checker.submit(batch), batch) == [True, False]
+    finally:
+        checker.close(wait=True)
 
 
 def test_older_versions_are_ignored_and_a_tombstone_blocks_resurrection(
