@@ -4,10 +4,12 @@ Two PostgreSQL-backed instances in fresh databases (plus a third for the baselin
 at the end, even after a failure. The origin gets 50,000 events (three coalitions in three
 zones, 10% recurring, ~200-character UTF-8 descriptions), written through its sessions in
 batches so the outbox signs every one at commit, and is served by gunicorn. The reader runs
-`federation.sync.worker.sync_peer` in this process. Prints, from one run:
+`federation.sync.worker.sync_peer` in this process, with the signature-checking helper process
+`flask federation sync` uses. Prints, from one run:
 
   (a) full backfill: rounds until up to date (a snapshot, then the changes feed), wall time,
-      events/s, every proof verified and every VEVENT rendered; and the reader's own CPU time;
+      events/s, every proof verified and every VEVENT rendered; and the CPU time of the reader
+      and of its helper;
   (b) an incremental round after 100 events were edited on the origin;
   (c) an idle round: requests made and how many were answered 304 (goal: one, and one);
   (d) the baseline: the same 50,000 event rows, read back from the origin (their tags and

@@ -41,12 +41,13 @@ def _description(event: Event | EventRow) -> str:
 def render_event(event: Event | EventRow) -> bytes:
     """The VEVENT block of one event, CRLF-terminated.
 
-    Byte for byte what icalendar writes for this event (tests/feeds/test_ical_render.py holds
-    icalendar's version and compares the two over generated events), at a tenth of the cost:
-    icalendar builds a property object per line and folds every line character by character,
-    which made rendering most of what a peer's backfill costs. Values are still escaped,
-    formatted and folded by icalendar's own functions; only the assembly is ours. Properties
-    come in icalendar's order: its canonical order for VEVENT, then by name.
+    Byte for byte what icalendar's Event component writes for it (tests/feeds/
+    test_ical_equivalence.py keeps that version and compares the two over generated events), at
+    a fifth of the cost: icalendar builds objects for every property and parameter and folds
+    every line character by character, which made rendering the largest part of a peer's
+    backfill. Values are still escaped and formatted by icalendar (vText, vRecur, vCategory,
+    vGeo, its parameter quoting); the lines are assembled here, in icalendar's order (its
+    canonical order for VEVENT, then by name), and folded by `_fold`.
     """
     zone = event.timezone
     language = _parameter("LANGUAGE", event.language) if event.language else ""
