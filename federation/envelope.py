@@ -164,12 +164,11 @@ def public_key_from_multibase(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw[2:])
 
 
-def _hash_data(unsigned: Mapping[str, Any] | bytes, proof_options: Mapping[str, Any]) -> bytes:
+def _hash_data(unsigned: bytes, proof_options: Mapping[str, Any]) -> bytes:
     # eddsa-jcs-2022 (W3C vc-di-eddsa, section 3.3): the signature covers
     # SHA-256(JCS(proof options)) || SHA-256(JCS(document without proof)), so the proof's own
     # fields (key, time, purpose) are signed as well as the object.
-    document = unsigned if isinstance(unsigned, bytes) else canonical(unsigned)
-    return hashlib.sha256(canonical(proof_options)).digest() + hashlib.sha256(document).digest()
+    return hashlib.sha256(canonical(proof_options)).digest() + hashlib.sha256(unsigned).digest()
 
 
 def sign(
@@ -188,7 +187,7 @@ def sign(
         "created": timestamp(created),
         "proofPurpose": PROOF_PURPOSE,
     }
-    signature = private_key.sign(_hash_data(unsigned, options))
+    signature = private_key.sign(_hash_data(canonical(unsigned), options))
     return {**unsigned, "proof": {**options, "proofValue": multibase_b58(signature)}}
 
 

@@ -134,8 +134,9 @@ class _Ahead:
     """The next page, fetched in a thread while this one is applied.
 
     Applying a page waits on PostgreSQL and the CPU; fetching one waits on the peer. Doing both
-    at once takes most of the peer's time off a backfill. Nothing changes in what is applied or
-    committed: a page fetched ahead is used only if the round asks for that very URL next.
+    at once makes a backfill about a tenth faster (bench/federation_sync.py). Nothing changes
+    in what is applied or committed: a page fetched ahead is used only if the round asks for
+    that very URL next.
     """
 
     def __init__(self, client: Client, url: str, accept: tuple[int, ...]) -> None:
@@ -143,7 +144,7 @@ class _Ahead:
         self.accept = accept
         self._client = client
         self._response: Response | None = None
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
         self._thread = threading.Thread(target=self._fetch, name="sync-fetch-ahead", daemon=True)
         self._thread.start()
 
@@ -152,7 +153,7 @@ class _Ahead:
             self._response = self._client.get(self.url, accept=self.accept)
             if self._response.status == 200:
                 self._response.json()  # parsed here too; an error shows again when it is used
-        except BaseException as exc:  # handed to the round, which reports it as its own
+        except Exception as exc:  # handed to the round, which reports it as its own
             self._error = exc
 
     def result(self) -> Response:
