@@ -152,6 +152,15 @@ def _paged_peer(
     return server, served
 
 
+def _add_peer(app: Flask, url: str) -> uuid.UUID:
+    with app.app_context():
+        session = get_session()
+        peer = Peer(url=url)
+        session.add(peer)
+        session.commit()
+        return peer.id
+
+
 def _held_event_ids(app: Flask) -> set[str]:
     with app.app_context():
         return {str(event_id) for event_id in get_session().scalars(select(Event.id))}
@@ -166,12 +175,7 @@ def test_pages_fetched_ahead_are_applied_in_order_and_none_past_the_rounds_end(a
     # once, and not the page after the round's last.
     server, served = _paged_peer(pages=4)
     with server:
-        with app.app_context():
-            session = get_session()
-            peer = Peer(url=server.url)
-            session.add(peer)
-            session.commit()
-            peer_id = peer.id
+        peer_id = _add_peer(app, server.url)
         factory = get_database(app).sessionmaker
         settings = SyncSettings(
             own_origin="http://federation.test", limits=Limits(allow_private=True), max_pages=3
@@ -197,12 +201,7 @@ def test_a_page_fetched_ahead_that_fails_fails_the_round_after_the_page_before(a
     # Page p2 is fetched while p1 is applied; its failure is the round's, once p1 is stored.
     server, served = _paged_peer(pages=3, failing=2)
     with server:
-        with app.app_context():
-            session = get_session()
-            peer = Peer(url=server.url)
-            session.add(peer)
-            session.commit()
-            peer_id = peer.id
+        peer_id = _add_peer(app, server.url)
         summary = sync_peer(
             get_database(app).sessionmaker,
             peer_id,
