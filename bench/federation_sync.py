@@ -4,12 +4,12 @@ Two PostgreSQL-backed instances in fresh databases (plus a third for the baselin
 at the end, even after a failure. The origin gets 50,000 events (three coalitions in three
 zones, 10% recurring, ~200-character UTF-8 descriptions), written through its sessions in
 batches so the outbox signs every one at commit, and is served by gunicorn. The reader runs
-`federation.sync.worker.sync_peer` in this process, with the signature-checking helper process
+`federation.sync.worker.sync_peer` in this process, with the envelope-checking helper processes
 `flask federation sync` uses. Prints, from one run:
 
   (a) full backfill: rounds until up to date (a snapshot, then the changes feed), wall time,
-      events/s, every proof verified and every VEVENT rendered; and the CPU time of the reader
-      and of its helper;
+      events/s, every proof verified and every VEVENT rendered; and the CPU time per object of
+      the reader, of its helpers and of the rest of the machine, and how busy the cores were;
   (b) an incremental round after 100 events were edited on the origin;
   (c) an idle round: requests made and how many were answered 304 (goal: one, and one);
   (d) the baseline: the same 50,000 event rows, read back from the origin (their tags and
@@ -36,6 +36,7 @@ import cProfile
 import dataclasses
 import datetime as dt
 import io
+import os
 import pstats
 import resource
 import tempfile
@@ -62,7 +63,7 @@ from federation.services.auth import Actor
 from federation.services.coalitions import create_coalition
 from federation.services.peers import add_peer
 from federation.sync import settings_from_config
-from federation.sync.proofs import worker_proof_checker
+from federation.sync.checks import worker_envelope_checker
 from federation.sync.worker import RoundSummary, sync_peer
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -180,6 +181,17 @@ def baseline(source_url: str, target_url: str) -> tuple[float, int]:
         target.dispose()
 
 
+def machine_busy() -> float:
+    """Seconds of CPU the whole machine has spent busy since boot, all cores (0 off Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def rounds(sync: Callable[[], RoundSummary], limit: int = 100) -> list[RoundSummary]:
     """Rounds with the peer until one ends up to date."""
     summaries: list[RoundSummary] = []
@@ -232,9 +244,9 @@ def main() -> int:
             }
         )
         factory = get_database(reader).sessionmaker
-        # As `flask federation sync` runs it: signatures checked in a helper process.
-        proofs = worker_proof_checker()
-        settings = dataclasses.replace(settings_from_config(reader.config), proofs=proofs)
+        # As `flask federation sync` runs it: envelopes checked in a helper process.
+        checker = worker_envelope_checker()
+        settings = dataclasses.replace(settings_from_config(reader.config), checker=checker)
         env = environment(urls["origin"], origin_url, FEDERATION_KEY_PATH=origin_keys)
         with gunicorn(env, port), factory() as session:
             peer = add_peer(
@@ -250,13 +262,14 @@ def main() -> int:
                 return sync_peer(factory, peer.id, settings)
 
             profiler = cProfile.Profile() if args.profile else None
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu, busy = time.perf_counter(), time.process_time(), machine_busy()
             if profiler:
                 profiler.enable()
             backfill = rounds(sync)
             if profiler:
                 profiler.disable()
             a, a_cpu = time.perf_counter() - start, time.process_time() - cpu
+            a_busy = machine_busy() - busy
             held = session.scalar(
                 select(func.count()).select_from(Event).where(Event.ical_block.is_not(None))
             )
@@ -273,7 +286,7 @@ def main() -> int:
             start = time.perf_counter()
             idle = rounds(sync)
             c = time.perf_counter() - start
-            proofs.close(wait=True)  # its CPU time is then counted among our children's
+            checker.close(wait=True)  # its CPU time is then counted among our children's
             helper_cpu = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
         d, rows = baseline(urls["origin"], urls["baseline"])
 
@@ -283,10 +296,12 @@ def main() -> int:
         f"{pages} pages, {applied} objects applied: {a:8.2f} s  "
         f"{args.events / a:7.0f} events/s   goal >= 5000 events/s"
     )
+    cores = os.cpu_count() or 1
     print(
-        f"    the reader's own CPU time: {a_cpu:.2f} s, {a_cpu / applied * 1e6:.0f} us per object, "
-        f"and its signature-checking helper's {helper_cpu:.2f} s (the rest is the origin's "
-        "gunicorn, PostgreSQL and waiting for them)"
+        f"    CPU per object: the reader {a_cpu / applied * 1e6:.0f} us, its envelope-checking "
+        f"helper {helper_cpu / applied * 1e6:.0f} us, the rest of the machine (the origin's "
+        f"gunicorn, PostgreSQL) {(a_busy - a_cpu - helper_cpu) / applied * 1e6:.0f} us; "
+        f"the {cores} cores were {a_busy / (a * cores):.0%} busy"
     )
     print(
         f"(b) incremental round, {args.edits} edited events: {total(incremental, 'requests')} "

@@ -135,13 +135,13 @@ def sync(loop: bool, interval: float | None) -> None:
     """
     from federation.db import get_database
     from federation.sync import settings_from_config
-    from federation.sync.proofs import worker_proof_checker
+    from federation.sync.checks import worker_envelope_checker
     from federation.sync.worker import RoundSummary, run_loop, sync_all
 
     factory = get_database().sessionmaker
-    # Signatures are checked in a helper process, on another core, while pages are applied.
-    proofs = worker_proof_checker()
-    settings = dataclasses.replace(settings_from_config(current_app.config), proofs=proofs)
+    # Envelopes are checked in a helper process, on another core, while pages are applied.
+    checker = worker_envelope_checker()
+    settings = dataclasses.replace(settings_from_config(current_app.config), checker=checker)
 
     def report(summary: RoundSummary) -> None:
         click.echo(summary.line())
@@ -160,7 +160,7 @@ def sync(loop: bool, interval: float | None) -> None:
             return
         summaries = sync_all(factory, settings)
     finally:
-        proofs.close()
+        checker.close()
     for summary in summaries:
         report(summary)
     if not summaries:

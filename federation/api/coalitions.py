@@ -119,8 +119,9 @@ class CoalitionTokens(MethodView):
         """Mint a coalition-admin token; it is shown only in this response"""
         session = get_session()
         coalition = service.get_coalition(session, slug)
-        actor.require_coalition(coalition.id)
-        minted = auth_service.mint_token(session, coalition=coalition, label=data.get("label", ""))
+        minted = auth_service.mint_coalition_token(
+            session, actor, coalition, label=data.get("label", "")
+        )
         session.commit()
         return minted
 

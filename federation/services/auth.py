@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.models import ApiToken, Coalition, utcnow
+from federation.services.common import require_local
 from federation.services.errors import Forbidden, NotAuthenticated, NotFound
 
 TOKEN_PREFIX = "sfed_"
@@ -69,6 +70,16 @@ def mint_token(
     session.add(record)
     session.flush()
     return MintedToken(record=record, token=token)
+
+
+def mint_coalition_token(
+    session: Session, actor: Actor, coalition: Coalition, *, label: str = ""
+) -> MintedToken:
+    """A coalition-admin token, minted by an admin of the coalition or of the instance. Not
+    for another origin's coalition: it is read-only here, so the token would be useless."""
+    actor.require_coalition(coalition.id)
+    require_local(session, coalition)
+    return mint_token(session, coalition=coalition, label=label)
 
 
 def authenticate(session: Session, token: str | None) -> Actor:

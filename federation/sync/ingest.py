@@ -16,11 +16,10 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, cast
 
-from marshmallow import EXCLUDE, Schema, ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, lazyload
 
@@ -28,15 +27,10 @@ from federation.bulk import among, insert_rows
 from federation.envelope import (
     DISCOVERY_PATH,
     OBJECTS_PATH,
-    SIGNATURE_MISMATCH,
-    FloatInSignedData,
     ProofError,
-    canonical,
-    canonical_signed,
     check_identity,
     decode,
     public_key_from_multibase,
-    signed_input,
 )
 from federation.ical import render_event
 from federation.models import (
@@ -57,12 +51,15 @@ from federation.services import events as event_service
 from federation.services.changes import note_feed_change
 from federation.services.errors import InvalidInput
 from federation.services.outbox import RelayedObject, log_relayed, pending_relayed
-from federation.services.protocol import OBJECT_MAX_BYTES
+from federation.sync.checks import (
+    Envelope,
+    EnvelopeChecker,
+    Unkeepable,
+    Verdict,
+    invalid_data,
+    keepable,
+)
 from federation.sync.fetch import FetchError
-from federation.sync.proofs import Proof, ProofChecker
-from schemas.campaigns import CampaignSchema, EndorsementSchema
-from schemas.coalitions import CoalitionSchema
-from schemas.events import EventSchema
 
 # Signed versions are integers; ours fit a 32-bit column, and so must everyone's.
 MAX_VERSION = 2**31 - 1
@@ -72,36 +69,22 @@ KEY_TTL = dt.timedelta(hours=1)
 KEY_STATUSES = ("active", "retired", "revoked")
 # Origins whose discovery documents one round may fetch (see refresh_keys).
 MAX_DISCOVERIES = 8
-# Signatures sent to the proof checker at a time: small enough that the first ones come back
-# while the page is still being read, large enough that sending them costs nothing.
-PROOF_BATCH = 50
+# Envelopes sent to the envelope checker at a time: small enough that the first verdicts come
+# back while the page is still being read, large enough that sending them costs little.
+CHECK_BATCH = 50
 # Waiting objects retried per round, oldest first: a flood of orphans cannot stall a round.
 WAITING_RETRY_LIMIT = 1000
+# What one peer's quarantine may hold. Every refused object is recorded, and a hostile peer can
+# serve refusable objects without end (10,000 a round, each with up to 64 KiB of envelope): the
+# records would fill the disk. The newest refusals are kept, the ones an operator looks for.
+REFUSED_KEPT = 1000
+# Waiting objects past this many are refused instead: an honest peer's objects wait briefly,
+# for an object or a key on its way, so a crowd of them is junk that would never be applied.
+WAITING_KEPT = 10_000
 
 APPLIED, UNCHANGED, IGNORED = "applied", "unchanged", "ignored"
 REJECTED, CONFLICT, WAITING = "rejected", "conflict", "waiting"
 
-_COALITION = CoalitionSchema(
-    only=(
-        "slug",
-        "name",
-        "city",
-        "city_slug",
-        "timezone",
-        "description",
-        "website",
-        "member_organizations",
-    ),
-    unknown=EXCLUDE,
-)
-_CAMPAIGN = CampaignSchema(
-    only=("title", "description", "call_to_action", "starts_on", "ends_on"), unknown=EXCLUDE
-)
-_ENDORSEMENT = EndorsementSchema(only=("organization", "level"), unknown=EXCLUDE)
-_EVENT = EventSchema(
-    exclude=("id", "origin", "version", "created_at", "updated_at", "coalition", "url"),
-    unknown=EXCLUDE,
-)
 _FORMER_TYPES: dict[str, type[Coalition | Campaign | Endorsement | Event]] = {
     "Coalition": Coalition,
     "Campaign": Campaign,
@@ -133,28 +116,27 @@ def _wait(reason: str) -> _Refused:
 
 
 @dataclass
-class _ProofBatch:
-    """Signatures of a page sent together to the proof checker, and where their claims are."""
+class _Batch:
+    """Envelopes of a page sent together to the envelope checker, and where their claims are."""
 
     positions: list[int] = field(default_factory=list)
-    proofs: list[Proof] = field(default_factory=list)
-    future: Future[list[bool]] | None = None
+    envelopes: list[Envelope] = field(default_factory=list)
+    future: Future[list[Verdict]] | None = None
 
-    def submit(self, checker: ProofChecker) -> _ProofBatch:
-        self.future = checker.submit(self.proofs)
+    def submit(self, checker: EnvelopeChecker) -> _Batch:
+        self.future = checker.submit(self.envelopes)
         return self
 
-    def verdicts(self, checker: ProofChecker) -> list[bool]:
+    def verdicts(self, checker: EnvelopeChecker) -> list[Verdict]:
         assert self.future is not None
-        return checker.result(self.future, self.proofs)
+        return checker.result(self.future, self.envelopes)
 
 
 @dataclass(frozen=True)
 class _Claim:
-    """What a checked envelope is: its identity, version, canonical bytes and data."""
+    """What an envelope says it is; once checked, with its canonical bytes and loaded data."""
 
     envelope: dict[str, Any]
-    raw: bytes
     id: uuid.UUID
     type: str
     origin: str
@@ -162,6 +144,12 @@ class _Claim:
     published: dt.datetime
     updated: dt.datetime
     data: dict[str, Any]
+    raw: bytes = b""
+    values: dict[str, Any] | None = None  # `data` loaded by its type's schema
+    invalid: str | None = None  # why `data` breaks that schema
+
+    def checked(self, verdict: Verdict) -> _Claim:
+        return replace(self, raw=verdict.raw, values=verdict.values, invalid=verdict.invalid)
 
 
 def local_slug(slug: str, origin: str) -> str:
@@ -200,18 +188,11 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
-def _load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+def _values(claim: _Claim) -> dict[str, Any]:
     """The object's fields, by the same schema as the API's (a rejection if they break it)."""
-    try:
-        values: dict[str, Any] = schema.load(data)
-    except ValidationError as exc:
-        raise _reject(_messages(exc)) from exc
-    return values
-
-
-def _messages(error: ValidationError | InvalidInput) -> str:
-    errors = error.messages if isinstance(error, ValidationError) else error.errors
-    return f"invalid data: {errors}"[:900]
+    if claim.invalid is not None or claim.values is None:
+        raise _reject(claim.invalid or "invalid data")
+    return claim.values
 
 
 def _uuid(value: Any, *, tail: bool = False) -> uuid.UUID | None:
@@ -245,14 +226,14 @@ class Ingest:
         *,
         own_origin: str,
         discover: Discover,
-        proofs: ProofChecker | None = None,
+        checker: EnvelopeChecker | None = None,
     ):
         self.session = session
         self.peer = peer
         self.own_origin = own_origin
         self.discover = discover
-        # Checks the signatures of a page, in batches (in a helper process if it has one).
-        self.proofs = proofs or ProofChecker(0)
+        # Checks a page's envelopes in batches (in a helper process if it has one).
+        self.checker = checker or EnvelopeChecker(0)
         self.counts: Counter[str] = Counter()
         self._keys: dict[str, bytes] = {}  # key id -> the raw Ed25519 public key
         self._refreshed: dict[str, str | None] = {}  # origin -> error of this round's refresh
@@ -271,6 +252,10 @@ class Ingest:
         ):
             if text_id:
                 self._note_waiting(text_id)
+        # This peer's waiting objects, as counted when the page began plus those it added.
+        self._waiting_here = 0
+        # Whether the page recorded refusals (the peer's oldest are then dropped past the limit).
+        self._refused_added = False
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -280,6 +265,7 @@ class Ingest:
         items = list(items)
         pending = pending_relayed(self.session)
         before_pending, before_counts = dict(pending), self.counts.copy()
+        self._waiting_here = self._count_waiting()
         try:
             with self.session.begin_nested():
                 self._apply_all(items, listed)
@@ -289,8 +275,11 @@ class Ingest:
             pending.clear()
             pending.update(before_pending)
             self.counts = before_counts
+            self._waiting_here = self._count_waiting()
             for item in items:
                 self._apply_alone(item, listed)
+        if self._refused_added:
+            self._drop_old_refusals()
 
     def _apply_all(self, items: list[Any], listed: bool) -> None:
         self._prefetch(items)
@@ -442,48 +431,46 @@ class Ingest:
         return outcome, claim.id
 
     def _check_page(self, items: list[Any]) -> Iterator[_Claim | _Refused]:
-        """Steps 1-3 of the ingest rules for each item of a page, in order.
+        """Steps 1-3 of the ingest rules for each item of a page, in order, and its data
+        loaded by its schema.
 
-        Everything but the signatures is checked first, for the whole page; the signatures go
-        to the proof checker in batches as they are found, so that while the caller applies
-        the first objects, the next ones' signatures are being checked on another core.
+        What needs the database (identity, trust, which key) is checked first, for the whole
+        page; the rest (canonical bytes, size, signature, data) goes to the envelope checker in
+        batches as they are found, so that while the caller applies the first objects, the
+        next ones are being checked on another core.
         """
         checked: list[_Claim | _Refused] = []
-        batches: deque[_ProofBatch] = deque()
-        batch = _ProofBatch()
+        batches: deque[_Batch] = deque()
+        batch = _Batch()
         for item in items:
             try:
-                claim, proof = self._check(item)
+                claim, envelope = self._check(item)
             except _Refused as refused:
                 checked.append(refused)
                 continue
             batch.positions.append(len(checked))
-            batch.proofs.append(proof)
+            batch.envelopes.append(envelope)
             checked.append(claim)
-            if len(batch.proofs) == PROOF_BATCH:
-                batches.append(batch.submit(self.proofs))
-                batch = _ProofBatch()
-        if batch.proofs:
-            batches.append(batch.submit(self.proofs))
+            if len(batch.envelopes) == CHECK_BATCH:
+                batches.append(batch.submit(self.checker))
+                batch = _Batch()
+        if batch.envelopes:
+            batches.append(batch.submit(self.checker))
         for position in range(len(checked)):
             if batches and batches[0].positions[0] == position:
                 done = batches.popleft()
-                for index, holds in zip(done.positions, done.verdicts(self.proofs), strict=True):
-                    if not holds:
-                        checked[index] = _reject(SIGNATURE_MISMATCH)
+                for index, verdict in zip(done.positions, done.verdicts(self.checker), strict=True):
+                    claim = cast(_Claim, checked[index])
+                    checked[index] = (
+                        _reject(verdict.refusal) if verdict.refusal else claim.checked(verdict)
+                    )
             yield checked[position]
 
-    def _check(self, item: Any) -> tuple[_Claim, Proof]:
-        """Steps 1-3 of the ingest rules, up to the signature: limits, identity and trust, and
-        the proof's shape and key; returns the claim and what its signature must verify."""
+    def _check(self, item: Any) -> tuple[_Claim, Envelope]:
+        """Steps 1-3 of the ingest rules that need this instance: identity and trust, and the
+        proof's key; returns the claim and what the envelope checker must check of it."""
         if not isinstance(item, dict):
             raise _reject("not a JSON object")
-        try:
-            raw, unsigned = canonical_signed(item)
-        except (FloatInSignedData, ValueError, TypeError) as exc:
-            raise _reject(f"cannot be canonicalized: {exc}") from exc
-        if len(raw) > OBJECT_MAX_BYTES:
-            raise _reject(f"larger than {OBJECT_MAX_BYTES} bytes")
         try:
             origin = check_identity(item)
         except ProofError as exc:
@@ -508,7 +495,6 @@ class Ingest:
             raise _reject("data is missing")
         claim = _Claim(
             envelope=item,
-            raw=raw,
             id=object_id,
             type=type_name,
             origin=origin,
@@ -518,11 +504,7 @@ class Ingest:
             data=data,
         )
         key = self._key(origin, item["proof"]["verificationMethod"])
-        try:
-            signature, message = signed_input(item, unsigned=unsigned)
-        except ProofError as exc:
-            raise _reject(str(exc)) from exc
-        return claim, (key, signature, message)
+        return claim, Envelope(key, item)
 
     def _apply(self, claim: _Claim) -> str:
         """Steps 4 and on: version rules, then the object's own rules; logs it for relaying."""
@@ -572,7 +554,7 @@ class Ingest:
         row.updated_at = claim.updated
 
     def _coalition(self, claim: _Claim) -> None:
-        values = _load(_COALITION, claim.data)
+        values = _values(claim)
         slug = local_slug(values.pop("slug"), claim.origin)
         taken = self.session.scalar(select(Coalition.id).where(Coalition.slug == slug))
         if taken is not None and taken != claim.id:
@@ -594,7 +576,7 @@ class Ingest:
         return coalition
 
     def _campaign(self, claim: _Claim) -> None:
-        values = _load(_CAMPAIGN, claim.data)
+        values = _values(claim)
         if values["ends_on"] < values["starts_on"]:
             raise _reject("the campaign ends before it starts")
         coalition = self._owner(claim)
@@ -606,7 +588,7 @@ class Ingest:
         self._stamp(row, claim, {"coalition": coalition, **values})
 
     def _endorsement(self, claim: _Claim) -> None:
-        values = _load(_ENDORSEMENT, claim.data)
+        values = _values(claim)
         campaign_id = _reference(claim.data, "campaign_id")
         campaign = self._get(Campaign, campaign_id) if campaign_id else None
         if campaign is None:
@@ -630,8 +612,7 @@ class Ingest:
         self._stamp(row, claim, {"campaign": campaign, "coalition": coalition, **values})
 
     def _event(self, claim: _Claim) -> None:
-        fields = {name: value for name, value in claim.data.items() if name != "coalition_id"}
-        loaded = _load(_EVENT, fields)
+        loaded = _values(claim)
         coalition = self._owner(claim)
         try:
             # The same rules as for our own actions (recurrence limits included), except that
@@ -640,7 +621,7 @@ class Ingest:
                 self.session, coalition, loaded, check_campaign=False
             )
         except InvalidInput as exc:
-            raise _reject(_messages(exc)) from exc
+            raise _reject(invalid_data(exc.errors)) from exc
         row = self._existing(Event, claim)
         if row is None or isinstance(row, EventRow):
             # Not added to the session: inserted with the page's other new events (see
@@ -779,9 +760,29 @@ class Ingest:
 
     # -- quarantine --------------------------------------------------------------------------
 
+    def _count_waiting(self) -> int:
+        query = select(func.count(QuarantinedObject.id)).where(
+            QuarantinedObject.peer_id == self.peer.id, QuarantinedObject.kind == WAITING
+        )
+        return self.session.scalar(query) or 0
+
+    def _drop_old_refusals(self) -> None:
+        """Keep the peer's newest REFUSED_KEPT refusals (rejected objects and conflicts)."""
+        refused = (QuarantinedObject.peer_id == self.peer.id, QuarantinedObject.kind != WAITING)
+        newest = (
+            select(QuarantinedObject.id)
+            .where(*refused)
+            .order_by(QuarantinedObject.received_at.desc(), QuarantinedObject.id.desc())
+            .limit(REFUSED_KEPT)
+        )
+        self.session.execute(
+            delete(QuarantinedObject).where(*refused).where(QuarantinedObject.id.not_in(newest))
+        )
+        self._refused_added = False
+
     def _quarantine(self, item: Any, kind: str, reason: str) -> None:
-        self.counts[kind] += 1
         if kind == IGNORED:
+            self.counts[kind] += 1
             return
         claimed: Mapping[str, Any] = item if isinstance(item, dict) else {}
 
@@ -792,13 +793,19 @@ class Ingest:
         version = claimed.get("version")
         object_id = text("id", 300)
         raw: bytes | None = None
-        if isinstance(item, dict):
-            try:
-                raw = canonical(item)
-            except (FloatInSignedData, ValueError, TypeError):
-                raw = None
-        if raw is not None and len(raw) > OBJECT_MAX_BYTES:
-            raw = None
+        try:
+            raw = keepable(claimed)[0] if isinstance(item, dict) else None
+        except Unkeepable as exc:
+            if kind == WAITING:
+                # Waiting (for a key, say) is pointless for what could not be offered again.
+                kind, reason = REJECTED, str(exc)
+        if kind == WAITING and self._waiting_here >= WAITING_KEPT:
+            kind, reason = REJECTED, f"{WAITING_KEPT} objects of this peer are waiting already"
+        self.counts[kind] += 1
+        if kind == WAITING:
+            self._waiting_here += 1
+        else:
+            self._refused_added = True
         if kind == WAITING and object_id:
             self._forget_waiting_text(object_id)
             self._note_waiting(object_id)

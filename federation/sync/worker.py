@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federation.envelope import DISCOVERY_PATH
 from federation.models import Peer, utcnow
+from federation.sync.checks import EnvelopeChecker
 from federation.sync.fetch import Client, FetchError, Limits, Response
 from federation.sync.ingest import APPLIED, CONFLICT, IGNORED, REJECTED, UNCHANGED, WAITING, Ingest
-from federation.sync.proofs import ProofChecker
 from schemas.federation import PAGE_MAX
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,8 @@ class SyncSettings:
     page_size: int = PAGE_MAX
     max_pages: int = 20
     max_seconds: float = 120.0
-    # Where signatures are checked (None: in this process, as the API's "sync now" does).
-    proofs: ProofChecker | None = None
+    # Where envelopes are checked (None: in this process, as the API's "sync now" does).
+    checker: EnvelopeChecker | None = None
 
 
 @dataclass
@@ -180,7 +180,7 @@ class _Round:
             peer,
             own_origin=settings.own_origin,
             discover=self.discover,
-            proofs=settings.proofs,
+            checker=settings.checker,
         )
         self.seen: set[str] = set()
         self.restarts = 0

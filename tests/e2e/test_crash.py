@@ -122,7 +122,7 @@ def object_id(entry: dict[str, Any]) -> str:
 
 
 def children(pid: int) -> set[int]:
-    """The processes whose parent is `pid` (the worker's signature-checking helper...)."""
+    """The processes whose parent is `pid` (the worker's envelope-checking helpers...)."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
@@ -207,7 +207,7 @@ def test_a_worker_killed_mid_round_again_and_again_ends_with_exactly_the_origins
         assert killed_at[-1] <= mpls.head()
 
     assert origin.changes > 0
-    # The worker checks signatures in a helper process: killed, it leaves none behind.
+    # The worker checks envelopes in helper processes: killed, it leaves none behind.
     assert orphans, "the worker started no helper process"
     wait_for(lambda: not any(map(running, orphans)), "the killed workers' helpers to exit", 10)
     # A round reads up to 10,000 objects: unless a kill cut it short, the first one would have

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from conftest import BASE_URL
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
@@ -22,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from federation.db import get_session
-from federation.envelope import canonical
+from federation.envelope import SIGNATURE_MISMATCH, canonical
 from federation.models import (
     Event,
     FederationObject,
@@ -33,9 +32,9 @@ from federation.models import (
     utcnow,
 )
 from federation.sync import ingest as ingest_module
+from federation.sync.checks import Envelope, EnvelopeChecker
 from federation.sync.fetch import FetchError
-from federation.sync.ingest import KEY_TTL, MAX_DISCOVERIES, PROOF_BATCH, Ingest, local_slug
-from federation.sync.proofs import ProofChecker
+from federation.sync.ingest import CHECK_BATCH, KEY_TTL, MAX_DISCOVERIES, Ingest, local_slug
 from schemas.common import SLUG_PATTERN
 
 MPLS = "https://mpls.example"
@@ -72,6 +71,13 @@ def make_ingest(session: Session, origins: dict[str, RemoteOrigin]) -> Callable[
         return Ingest(session, peer, own_origin=BASE_URL, discover=discover)
 
     return make
+
+
+@pytest.fixture(params=[0, 1], ids=["in-process", "helper-process"])
+def checker(request: pytest.FixtureRequest) -> Iterator[EnvelopeChecker]:
+    checker = EnvelopeChecker(request.param)
+    yield checker
+    checker.close(wait=True)
 
 
 def apply(ingest: Ingest, *items: Any, listed: bool = False) -> None:
@@ -169,55 +175,61 @@ def test_a_tampered_object_fails_its_proof(
     assert record.object_id == event["id"]
 
 
-@pytest.fixture(params=[0, 1], ids=["in-process", "helper-process"])
-def proof_checker(request: pytest.FixtureRequest) -> Iterator[ProofChecker]:
-    checker = ProofChecker(request.param)
-    yield checker
-    checker.close(wait=True)
-
-
 def test_tampered_objects_anywhere_in_a_long_page_fail_and_only_they(
     session: Session,
     make_ingest: Callable[..., Ingest],
     origins: Any,
     ids: Any,
-    proof_checker: ProofChecker,
+    checker: EnvelopeChecker,
 ):
     # Signatures are checked in batches (in a helper process for the sync worker): a verdict
     # must land on its own object, in the first batch, the last, and across batch borders.
     mpls = origins[MPLS]
-    events = [mpls.event(uuid.uuid4(), ids["coalition"]) for _ in range(2 * PROOF_BATCH + 20)]
-    tampered = {0, PROOF_BATCH - 1, PROOF_BATCH, len(events) - 1}
+    events = [mpls.event(uuid.uuid4(), ids["coalition"]) for _ in range(2 * CHECK_BATCH + 20)]
+    tampered = {0, CHECK_BATCH - 1, CHECK_BATCH, len(events) - 1}
     for index in tampered:
         events[index]["data"]["title"] = "Meet at the other gate"
     ingest = make_ingest()
-    ingest.proofs = proof_checker
+    ingest.checker = checker
     apply(ingest, mpls.coalition(ids["coalition"]), *events)
 
     assert ingest.counts["applied"] == 1 + len(events) - len(tampered)
     records = quarantine(session)
     assert {record.object_id for record in records} == {events[i]["id"] for i in tampered}
     assert all("signature" in record.reason for record in records)
-    held = set(session.scalars(select(Event.id)))
-    assert held == {
+    held = {event.id: event for event in session.scalars(select(Event))}
+    assert set(held) == {
         uuid.UUID(e["id"].rsplit("/", 1)[1]) for i, e in enumerate(events) if i not in tampered
     }
+    # What is stored is the data as its schema loads it, wherever it was loaded.
+    last = events[-2]["data"]
+    stored = held[uuid.UUID(events[-2]["id"].rsplit("/", 1)[1])]
+    assert (stored.title, stored.location_name) == (last["title"], last["location"]["name"])
+    assert stored.starts_at == dt.datetime.fromisoformat(last["starts_at"])
+    assert stored.tags == last["tags"]
 
 
-def test_a_helper_that_dies_leaves_its_proofs_checked_here():
-    key = Ed25519PrivateKey.generate()
-    raw = key.public_key().public_bytes_raw()
-    batch = [(raw, key.sign(b"good"), b"good"), (raw, key.sign(b"good"), b"forged")]
-    checker = ProofChecker(1)
+def test_a_helper_that_dies_leaves_its_envelopes_checked_here(origins: Any, ids: Any):
+    mpls = origins[MPLS]
+    raw_key = mpls.key.public_key().public_bytes_raw()
+    good = mpls.event(ids["event"], ids["coalition"])
+    forged = mpls.event(ids["other"], ids["coalition"])
+    forged["data"]["title"] = "Meet at the other gate"
+    batch = [Envelope(raw_key, good), Envelope(raw_key, forged)]
+    checker = EnvelopeChecker(1)
+
+    def refusals() -> list[str | None]:
+        return [verdict.refusal for verdict in checker.result(checker.submit(batch), batch)]
+
     try:
-        assert checker.result(checker.submit(batch), batch) == [True, False]
+        assert refusals() == [None, SIGNATURE_MISMATCH]
         assert checker._pool is not None
         for process in list(checker._pool._processes.values()):
             process.kill()
             process.join()
         # The next batch (or the one in flight) is checked in this process instead.
-        assert checker.result(checker.submit(batch), batch) == [True, False]
-        assert checker.result(checker.submit(batch), batch) == [True, False]
+        assert refusals() == [None, SIGNATURE_MISMATCH]
+        assert refusals() == [None, SIGNATURE_MISMATCH]
     finally:
         checker.close(wait=True)
 
@@ -353,18 +365,99 @@ def test_invalid_data_is_refused_by_the_same_rules_as_local_actions(
     assert message in record.reason
 
 
+def test_a_flood_of_refusable_objects_keeps_only_the_newest_refusals(
+    session: Session,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # A hostile peer serves junk without end: its records must not fill the disk.
+    monkeypatch.setattr(ingest_module, "REFUSED_KEPT", 3)
+    mpls = origins[MPLS]
+
+    def tampered(title: str) -> dict[str, Any]:
+        event = mpls.event(uuid.uuid4(), ids["coalition"])
+        event["data"]["title"] = title
+        return event
+
+    ingest = make_ingest()
+    first = [tampered(f"first {n}") for n in range(4)]
+    apply(ingest, mpls.coalition(ids["coalition"]), *first)
+    assert {r.object_id for r in quarantine(session)} == {e["id"] for e in first[1:]}
+    second = [tampered(f"second {n}") for n in range(2)]
+    good = mpls.event(ids["event"], ids["coalition"])
+    apply(ingest, *second, good)
+    assert ingest.counts["rejected"] == 6
+    kept = {r.object_id for r in quarantine(session)}
+    assert kept == {first[-1]["id"], *(e["id"] for e in second)}
+    assert session.get(Event, ids["event"]) is not None  # the good object around them applied
+
+
+def test_objects_waiting_past_the_limit_are_refused(
+    session: Session,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(ingest_module, "WAITING_KEPT", 2)
+    mpls = origins[MPLS]
+    orphans = [mpls.event(uuid.uuid4(), ids["coalition"]) for _ in range(3)]
+    ingest = make_ingest()
+    apply(ingest, *orphans[:2])
+    apply(ingest, orphans[2])
+    records = quarantine(session)
+    assert [r.kind for r in records] == ["waiting", "waiting", "rejected"]
+    assert "waiting already" in records[2].reason
+    # The ones that waited are applied when their coalition arrives.
+    apply(ingest, mpls.coalition(ids["coalition"]))
+    ingest.retry_waiting()
+    session.commit()
+    held = set(session.scalars(select(Event.id)))
+    assert held == {uuid.UUID(e["id"].rsplit("/", 1)[1]) for e in orphans[:2]}
+
+
 def test_an_object_too_large_or_with_floats_is_refused(
-    session: Session, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+    session: Session,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    checker: EnvelopeChecker,
 ):
     mpls = origins[MPLS]
     big = mpls.coalition(ids["coalition"], description="x" * 70_000)
     floats = mpls.coalition(ids["other"])
     floats["data"]["score"] = 1.5
-    apply(make_ingest(), big, floats, "not an object", [1, 2])
+    ingest = make_ingest()
+    ingest.checker = checker
+    apply(ingest, big, floats, "not an object", [1, 2])
     reasons = [record.reason for record in quarantine(session)]
     assert len(reasons) == 4
     assert "larger than" in reasons[0]
     assert "float" in reasons[1]
+
+
+def test_invalid_data_of_an_older_version_is_ignored_not_refused(
+    session: Session,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    checker: EnvelopeChecker,
+):
+    # Data is loaded with the signature check, but only refuses an object that is applied.
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    ingest.checker = checker
+    coalition = mpls.coalition(ids["coalition"])
+    apply(ingest, coalition, mpls.event(ids["event"], ids["coalition"], version=2))
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=1, kind="riot"))
+    assert ingest.counts["ignored"] == 1
+    assert quarantine(session) == []
+    apply(ingest, mpls.event(ids["event"], ids["coalition"], version=3, kind="riot"))
+    [record] = quarantine(session)
+    assert (record.kind, record.version) == ("rejected", 3)
+    assert "kind" in record.reason
 
 
 def test_unknown_types_are_kept_and_relayed_but_not_shown(
@@ -408,6 +501,11 @@ def test_an_unreachable_origin_key_makes_a_relayed_object_wait(
     [record] = quarantine(session)
     assert record.kind == "waiting"
     assert "cannot be fetched" in record.reason
+    # One that could not be kept to be offered again is refused at once instead.
+    apply(ingest, far.coalition(ids["other"], slug="la-2", description="x" * 70_000))
+    assert [(r.kind, r.reason) for r in quarantine(session)][1:] == [
+        ("rejected", "larger than 65536 bytes")
+    ]
 
 
 def test_an_origin_cannot_take_over_the_id_of_another_origins_object(
@@ -513,6 +611,8 @@ def test_remote_objects_are_read_only_here(
             },
             headers=admin,
         ),
+        # A token for a coalition nobody here may administer.
+        client.post(f"/api/v1/coalitions/{slug}/tokens", json={}, headers=admin),
     ]
     for response in attempts:
         assert response.status_code == 403, response.json
