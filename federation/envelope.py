@@ -27,6 +27,8 @@ CRYPTOSUITE = "eddsa-jcs-2022"
 PROOF_PURPOSE = "assertionMethod"
 DISCOVERY_PATH = "/.well-known/solidarity-federation"
 OBJECTS_PATH = "/federation/v1/objects/"
+# The largest envelope (its canonical bytes) a reader accepts: docs/federation.md, limits.
+OBJECT_MAX_BYTES = 64 * 1024
 # Multicodec prefix of an Ed25519 public key (varint 0xed), as Multikey documents carry it.
 _ED25519_PUB_PREFIX = b"\xed\x01"
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
 from federation.bulk import among, insert_rows
-from federation.envelope import canonical, object_url, sign, timestamp
+from federation.envelope import OBJECT_MAX_BYTES, canonical, object_url, sign, timestamp
 from federation.models import (
     Campaign,
     Coalition,
@@ -35,6 +35,7 @@ from federation.models import (
     Tombstone,
     utcnow,
 )
+from federation.services.errors import InvalidInput
 from schemas.campaigns import CampaignSchema, EndorsementSchema
 from schemas.coalitions import CoalitionSchema
 from schemas.events import EventSchema
@@ -237,7 +238,10 @@ def _publish(
         if isinstance(source, RelayedObject):
             raw, origin, peer_id = source.envelope, source.origin, source.peer_id
         else:
-            raw = canonical(_envelope(publisher, type_name, source, row, now))
+            envelope = _envelope(publisher, type_name, source, row, now)
+            raw = canonical(envelope)
+            if len(raw) > OBJECT_MAX_BYTES:
+                _too_large(type_name, envelope["data"], len(raw))
             origin, peer_id = publisher.origin, None
         values: dict[str, Any] = {
             "type": type_name,
@@ -265,6 +269,23 @@ def _gone(obj: Published | Tombstone) -> bool:
     # Deleted in this transaction (its tombstone is logged instead), or rolled back.
     state = instance_state(obj)
     return state.deleted or state.was_deleted or state.transient
+
+
+def _too_large(type_name: str, data: dict[str, Any], size: int) -> None:
+    """Refuse a change whose signed form peers would refuse: written anyway, it would never
+    reach them, and nobody would know. Field sizes are counted in characters, and one
+    character takes up to four bytes, so the longest text allowed can be too long here."""
+    texts = {name: value for name, value in data.items() if isinstance(value, str)}
+    longest = max(texts, key=lambda name: len(texts[name].encode()), default="_schema")
+    raise InvalidInput(
+        f"This {type_name.lower()} is too large to share with other instances.",
+        {
+            longest: [
+                f"Signed for other instances it would take {size} bytes, over the "
+                f"{OBJECT_MAX_BYTES} they accept: shorten the text."
+            ]
+        },
+    )
 
 
 def _envelope(

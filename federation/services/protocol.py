@@ -15,14 +15,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from federation.envelope import DISCOVERY_PATH
+from federation.envelope import DISCOVERY_PATH, OBJECT_MAX_BYTES
 from federation.models import FederationObject, InstanceState, Tombstone
 from federation.services.errors import Gone, InvalidInput, NotFound
 from federation.services.outbox import head, lock_log
 from schemas.federation import PAGE_DEFAULT, PAGE_MAX
 
 PROTOCOL_VERSIONS = ("1",)
-OBJECT_MAX_BYTES = 64 * 1024
 
 EPOCH_CHANGED = "epoch_changed"
 CURSOR_EXPIRED = "cursor_expired"

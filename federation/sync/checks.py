@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from federation.envelope import (
+    OBJECT_MAX_BYTES,
     SIGNATURE_MISMATCH,
     FloatInSignedData,
     ProofError,
@@ -34,7 +35,6 @@ from federation.envelope import (
     signature_holds,
     signed_input,
 )
-from federation.services.protocol import OBJECT_MAX_BYTES
 from schemas.campaigns import CampaignSchema, EndorsementSchema
 from schemas.coalitions import CoalitionSchema
 from schemas.events import EventSchema
@@ -173,11 +173,14 @@ class EnvelopeChecker:
 
     Started on first use and kept until `close`: a worker's rounds share them. If a helper
     dies, the batch is checked here instead and the helpers are started afresh next time.
+    Batches may be submitted from several threads (the next page is checked from the thread
+    that fetches it).
     """
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def submit(self, batch: Sequence[Envelope]) -> Future[list[Verdict]]:
         if self.processes > 0:
@@ -200,20 +203,22 @@ class EnvelopeChecker:
             return check_envelopes(batch)
 
     def _started(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._pool is None:
-            # Spawned, not forked: the reader holds database connections and threads that a
-            # forked child would share.
-            context = multiprocessing.get_context("spawn")
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.processes,
-                mp_context=context,
-                initializer=_exit_with_parent,
-                initargs=(os.getpid(),),
-            )
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                # Spawned, not forked: the reader holds database connections and threads that
+                # a forked child would share.
+                context = multiprocessing.get_context("spawn")
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=context,
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
+                )
+            return self._pool
 
     def close(self, *, wait: bool = False) -> None:
-        pool, self._pool = self._pool, None
+        with self._lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
 

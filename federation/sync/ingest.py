@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -117,19 +117,37 @@ def _wait(reason: str) -> _Refused:
 
 @dataclass
 class _Batch:
-    """Envelopes of a page sent together to the envelope checker, and where their claims are."""
+    """Envelopes sent together to the envelope checker, and (once asked for) their verdicts."""
 
-    positions: list[int] = field(default_factory=list)
     envelopes: list[Envelope] = field(default_factory=list)
     future: Future[list[Verdict]] | None = None
+    verdicts: list[Verdict] | None = None
 
-    def submit(self, checker: EnvelopeChecker) -> _Batch:
-        self.future = checker.submit(self.envelopes)
-        return self
+    def add(self, envelope: Envelope) -> int:
+        self.envelopes.append(envelope)
+        return len(self.envelopes) - 1
 
-    def verdicts(self, checker: EnvelopeChecker) -> list[Verdict]:
-        assert self.future is not None
-        return checker.result(self.future, self.envelopes)
+    def submit(self, checker: EnvelopeChecker) -> None:
+        """Send the envelopes (if any, and not sent yet)."""
+        if self.envelopes and self.future is None:
+            self.future = checker.submit(self.envelopes)
+
+    def verdict(self, checker: EnvelopeChecker, index: int) -> Verdict:
+        if self.verdicts is None:
+            assert self.future is not None
+            self.verdicts = checker.result(self.future, self.envelopes)
+        return self.verdicts[index]
+
+
+@dataclass
+class CheckedAhead:
+    """A page whose envelopes went to the checker before it was applied (while the page
+    before it was): per item, the key it was checked against (None: not checked ahead) and
+    where its verdict will be."""
+
+    items: list[Any]
+    keys: list[bytes | None]
+    where: dict[int, tuple[_Batch, int]]
 
 
 @dataclass(frozen=True)
@@ -259,16 +277,19 @@ class Ingest:
 
     # -- pages -------------------------------------------------------------------------------
 
-    def apply_page(self, items: Iterable[Any], *, listed: bool = False) -> None:
+    def apply_page(
+        self, items: Iterable[Any], *, listed: bool = False, ahead: CheckedAhead | None = None
+    ) -> None:
         """Apply a page of envelopes in order. `listed`: the page is a snapshot's, so the
-        objects it names are marked as still held by the peer (see `sweep`)."""
+        objects it names are marked as still held by the peer (see `sweep`). `ahead`: what
+        `check_ahead` sent to the checker of this page."""
         items = list(items)
         pending = pending_relayed(self.session)
         before_pending, before_counts = dict(pending), self.counts.copy()
         self._waiting_here = self._count_waiting()
         try:
             with self.session.begin_nested():
-                self._apply_all(items, listed)
+                self._apply_all(items, listed, ahead)
                 self.session.flush()
         except SQLAlchemyError:
             # Something the checks did not foresee: find the culprit one object at a time.
@@ -281,11 +302,11 @@ class Ingest:
         if self._refused_added:
             self._drop_old_refusals()
 
-    def _apply_all(self, items: list[Any], listed: bool) -> None:
+    def _apply_all(self, items: list[Any], listed: bool, ahead: CheckedAhead | None = None) -> None:
         self._prefetch(items)
         try:
             seen: list[uuid.UUID] = []
-            for item, checked in zip(items, self._check_page(items), strict=True):
+            for item, checked in zip(items, self._check_page(items, ahead), strict=True):
                 outcome, object_id = self._apply_one(item, checked)
                 # An older version than ours, or a conflicting one, is still listed: the peer
                 # has the object (e.g. restored from a backup), so `sweep` must keep ours.
@@ -430,7 +451,38 @@ class Ingest:
             self._forget_waiting(claim.id)
         return outcome, claim.id
 
-    def _check_page(self, items: list[Any]) -> Iterator[_Claim | _Refused]:
+    def check_ahead(self) -> Callable[[list[Any]], CheckedAhead]:
+        """A function, safe to call from another thread, that sends a page's envelopes to the
+        checker with the keys held now, so they are checked while the page before is applied.
+
+        Nothing is decided by it: when the page is applied, every object is checked as usual
+        (identity, trust, which key) and uses its verdict from ahead only if its key is still
+        the one it was checked against.
+        """
+        keys, checker = dict(self._keys), self.checker
+
+        def check(items: list[Any]) -> CheckedAhead:
+            ahead = CheckedAhead(items, [None] * len(items), {})
+            batch = _Batch()
+            for position, item in enumerate(items):
+                proof = item.get("proof") if isinstance(item, dict) else None
+                key_id = proof.get("verificationMethod") if isinstance(proof, dict) else None
+                key = keys.get(key_id) if isinstance(key_id, str) else None
+                if key is None:
+                    continue
+                ahead.keys[position] = key
+                ahead.where[position] = (batch, batch.add(Envelope(key, item)))
+                if len(batch.envelopes) == CHECK_BATCH:
+                    batch.submit(checker)
+                    batch = _Batch()
+            batch.submit(checker)
+            return ahead
+
+        return check
+
+    def _check_page(
+        self, items: list[Any], ahead: CheckedAhead | None = None
+    ) -> Iterator[_Claim | _Refused]:
         """Steps 1-3 of the ingest rules for each item of a page, in order, and its data
         loaded by its schema.
 
@@ -440,31 +492,38 @@ class Ingest:
         next ones are being checked on another core.
         """
         checked: list[_Claim | _Refused] = []
-        batches: deque[_Batch] = deque()
+        where: dict[int, tuple[_Batch, int]] = {}
         batch = _Batch()
-        for item in items:
+        for position, item in enumerate(items):
             try:
                 claim, envelope = self._check(item)
             except _Refused as refused:
                 checked.append(refused)
                 continue
-            batch.positions.append(len(checked))
-            batch.envelopes.append(envelope)
             checked.append(claim)
+            if (
+                ahead is not None
+                and position < len(ahead.items)
+                and ahead.items[position] is item
+                and ahead.keys[position] == envelope.key
+            ):
+                where[position] = ahead.where[position]
+                continue
+            where[position] = (batch, batch.add(envelope))
             if len(batch.envelopes) == CHECK_BATCH:
-                batches.append(batch.submit(self.checker))
+                batch.submit(self.checker)
                 batch = _Batch()
-        if batch.envelopes:
-            batches.append(batch.submit(self.checker))
-        for position in range(len(checked)):
-            if batches and batches[0].positions[0] == position:
-                done = batches.popleft()
-                for index, verdict in zip(done.positions, done.verdicts(self.checker), strict=True):
-                    claim = cast(_Claim, checked[index])
-                    checked[index] = (
-                        _reject(verdict.refusal) if verdict.refusal else claim.checked(verdict)
-                    )
-            yield checked[position]
+        batch.submit(self.checker)
+        for position, entry in enumerate(checked):
+            if position in where:
+                owner, index = where[position]
+                verdict = owner.verdict(self.checker, index)
+                entry = (
+                    _reject(verdict.refusal)
+                    if verdict.refusal
+                    else cast(_Claim, entry).checked(verdict)
+                )
+            yield entry
 
     def _check(self, item: Any) -> tuple[_Claim, Envelope]:
         """Steps 1-3 of the ingest rules that need this instance: identity and trust, and the

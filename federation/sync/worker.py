@@ -29,7 +29,16 @@ from federation.envelope import DISCOVERY_PATH
 from federation.models import Peer, utcnow
 from federation.sync.checks import EnvelopeChecker
 from federation.sync.fetch import Client, FetchError, Limits, Response
-from federation.sync.ingest import APPLIED, CONFLICT, IGNORED, REJECTED, UNCHANGED, WAITING, Ingest
+from federation.sync.ingest import (
+    APPLIED,
+    CONFLICT,
+    IGNORED,
+    REJECTED,
+    UNCHANGED,
+    WAITING,
+    CheckedAhead,
+    Ingest,
+)
 from schemas.federation import PAGE_MAX
 
 logger = logging.getLogger(__name__)
@@ -139,22 +148,39 @@ class _Ahead:
     that very URL next.
     """
 
-    def __init__(self, client: Client, url: str, accept: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        url: str,
+        accept: tuple[int, ...],
+        check: Callable[[list[Any]], CheckedAhead] | None = None,
+    ) -> None:
         self.url = url
         self.accept = accept
         self._client = client
+        self._check = check
         self._response: Response | None = None
         self._error: Exception | None = None
+        # The page's envelopes, sent to the envelope checker as soon as the page is here.
+        self.checked: CheckedAhead | None = None
         self._thread = threading.Thread(target=self._fetch, name="sync-fetch-ahead", daemon=True)
         self._thread.start()
 
     def _fetch(self) -> None:
         try:
             self._response = self._client.get(self.url, accept=self.accept)
-            if self._response.status == 200:
-                self._response.json()  # parsed here too; an error shows again when it is used
+            if self._response.status != 200:
+                return
+            document = self._response.json()  # parsed here; an error shows again when used
         except Exception as exc:  # handed to the round, which reports it as its own
             self._error = exc
+            return
+        items = document.get("items") if isinstance(document, dict) else None
+        if self._check is not None and isinstance(items, list) and len(items) <= PAGE_MAX:
+            try:
+                self.checked = self._check(items)
+            except Exception:  # only a head start: the page is checked when applied anyway
+                logger.warning("checking a page ahead failed", exc_info=True)
 
     def result(self) -> Response:
         self._thread.join()
@@ -185,6 +211,8 @@ class _Round:
         self.seen: set[str] = set()
         self.restarts = 0
         self.ahead: _Ahead | None = None
+        # What was checked ahead of the page `page` returned last.
+        self.checked: CheckedAhead | None = None
 
     def get(self, url: str, *, etag: str | None = None, accept: tuple[int, ...] = (200,)) -> Any:
         self.summary.requests += 1
@@ -193,8 +221,11 @@ class _Round:
     def page(self, url: str, *, etag: str | None = None, accept: tuple[int, ...] = (200,)) -> Any:
         """`get` a page: the one fetched ahead if it is this one."""
         ahead, self.ahead = self.ahead, None
+        self.checked = None
         if ahead is not None and (ahead.url, ahead.accept, etag) == (url, accept, None):
-            return ahead.result()
+            response = ahead.result()
+            self.checked = ahead.checked
+            return response
         if ahead is not None:
             ahead.wait()
         return self.get(url, etag=etag, accept=accept)
@@ -204,7 +235,10 @@ class _Round:
         if self.summary.pages + 1 >= self.settings.max_pages:
             return
         self.summary.requests += 1
-        self.ahead = _Ahead(self.client, url, accept)
+        # Checking ahead gives the helper processes work; without them it would only move
+        # the same work from this thread to the fetching one.
+        check = self.ingest.check_ahead() if self.ingest.checker.processes else None
+        self.ahead = _Ahead(self.client, url, accept, check)
 
     def finish(self) -> None:
         if self.ahead is not None:
@@ -246,7 +280,8 @@ class _Round:
     def _apply(self, items: list[Any], *, listed: bool) -> None:
         self.summary.pages += 1
         self.summary.received += len(items)
-        self.ingest.apply_page(items, listed=listed)
+        checked, self.checked = self.checked, None
+        self.ingest.apply_page(items, listed=listed, ahead=checked)
 
     def _advance(self, token: str) -> None:
         # Opaque cursors cannot be compared, but one seen before in this round is a loop.

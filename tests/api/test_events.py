@@ -681,6 +681,33 @@ def test_invalid_patch_is_422_and_changes_nothing(
 
 
 @pytest.mark.usefixtures("minneapolis")
+def test_an_action_too_large_to_federate_is_refused_and_nothing_is_written(
+    client: FlaskClient, admin: dict[str, str], publish: Maker
+) -> None:
+    # 20,000 characters are allowed, but peers refuse envelopes over 64 KiB: 20,000 emoji
+    # take 80,000 bytes. Accepted, the action would silently never reach another city.
+    long_text = "\U0001f4e2" * 20_000
+    head = client.get("/federation/v1/changes").json["next"]
+
+    created = client.post(
+        "/api/v1/coalitions/minneapolis/events", json=payload(description=long_text), headers=admin
+    )
+    assert "description" in error_fields(created)
+    assert client.get("/api/v1/events").json["items"] == []
+
+    event = publish()
+    url = f"/api/v1/events/{event['id']}"
+    edited = client.patch(url, json={"description": long_text}, headers=admin)
+    assert "description" in error_fields(edited)
+    assert client.get(url).json == event
+    # Peers see the one action as it was published, nothing of the refused writes.
+    changes = client.get("/federation/v1/changes", query_string={"after": head}).json["items"]
+    assert [(item["type"], item["data"]["title"]) for item in changes] == [
+        ("Event", event["title"])
+    ]
+
+
+@pytest.mark.usefixtures("minneapolis")
 def test_patch_is_checked_against_the_stored_series(
     client: FlaskClient, admin: dict[str, str], publish: Maker
 ) -> None:

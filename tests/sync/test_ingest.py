@@ -209,6 +209,52 @@ def test_tampered_objects_anywhere_in_a_long_page_fail_and_only_they(
     assert stored.tags == last["tags"]
 
 
+def test_a_page_checked_ahead_uses_a_verdict_only_against_the_key_it_is_applied_with(
+    session: Session,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    checker: EnvelopeChecker,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # The worker sends the next page to the checker while this one is applied, with the keys
+    # it holds then. A key it has meanwhile dropped or replaced must not vouch for anything.
+    mpls, nyc = origins[MPLS], origins[NYC]
+    ingest = make_ingest()
+    ingest.checker = checker
+    apply(ingest, mpls.coalition(ids["coalition"]))  # its key is held from now on
+    events = [mpls.event(uuid.uuid4(), ids["coalition"]) for _ in range(CHECK_BATCH + 5)]
+    events[3]["data"]["title"] = "Meet at the other gate"
+    right = ingest._keys[mpls.key_id]
+
+    submitted: list[int] = []
+    submit = checker.submit
+
+    def counted(batch: Any) -> Any:
+        submitted.append(len(batch))
+        return submit(batch)
+
+    monkeypatch.setattr(checker, "submit", counted)
+    ahead = ingest.check_ahead()(events)
+    assert submitted == [CHECK_BATCH, 5]
+    ingest.apply_page(events, ahead=ahead)
+    session.commit()
+    assert submitted == [CHECK_BATCH, 5]  # the verdicts from ahead were used
+    assert ingest.counts["applied"] == 1 + len(events) - 1
+    assert [r.object_id for r in quarantine(session)] == [events[3]["id"]]
+
+    # Checked ahead against a key that is not the origin's (say, one replaced since): every
+    # verdict says "forged", and none of them is used.
+    more = [mpls.event(uuid.uuid4(), ids["coalition"]) for _ in range(3)]
+    ingest._keys[mpls.key_id] = nyc.key.public_key().public_bytes_raw()
+    stale = ingest.check_ahead()(more)
+    ingest._keys[mpls.key_id] = right
+    ingest.apply_page(more, ahead=stale)
+    session.commit()
+    assert ingest.counts["applied"] == len(events) + 3
+    assert len(quarantine(session)) == 1
+
+
 def test_a_helper_that_dies_leaves_its_envelopes_checked_here(origins: Any, ids: Any):
     mpls = origins[MPLS]
     raw_key = mpls.key.public_key().public_bytes_raw()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 import zlib
 from typing import Any
@@ -16,8 +17,9 @@ from remote import RemoteOrigin
 from sqlalchemy import Engine, select, text
 
 from federation.db import get_database, get_session
-from federation.envelope import DISCOVERY_PATH
-from federation.models import Event, Peer
+from federation.envelope import DISCOVERY_PATH, SIGNATURE_MISMATCH
+from federation.models import Event, Peer, QuarantinedObject
+from federation.sync.checks import EnvelopeChecker
 from federation.sync.fetch import Limits
 from federation.sync.ingest import Ingest
 from federation.sync.worker import (
@@ -97,10 +99,10 @@ def test_an_unexpected_failure_with_one_peer_fails_only_that_peer(
             session.commit()
         original = Ingest.apply_page
 
-        def explode(self: Ingest, items: Any, *, listed: bool = False) -> None:
+        def explode(self: Ingest, items: Any, **options: Any) -> None:
             if self.peer.url == broken.url:
                 raise RuntimeError("a bug a peer's answer provoked")
-            original(self, items, listed=listed)
+            original(self, items, **options)
 
         monkeypatch.setattr(Ingest, "apply_page", explode)
         settings = SyncSettings(
@@ -120,15 +122,18 @@ def test_an_unexpected_failure_with_one_peer_fails_only_that_peer(
 
 
 def _paged_peer(
-    pages: int, failing: int | None = None
+    pages: int, failing: int | None = None, tampered: int | None = None
 ) -> tuple[HostileServer, list[list[dict[str, Any]]]]:
     """A peer whose snapshot holds `pages` pages of two events each (after their coalition),
-    each page naming the next with a token "p<n>"; page `failing` answers 500."""
+    each page naming the next with a token "p<n>"; page `failing` answers 500, and the first
+    event of page `tampered` was edited after it was signed."""
     server = HostileServer()
     origin = RemoteOrigin(server.url)
     coalition_id = uuid.uuid4()
     served = [[origin.coalition(coalition_id)]]
     served += [[origin.event(uuid.uuid4(), coalition_id) for _ in range(2)] for _ in range(pages)]
+    if tampered is not None:
+        served[tampered][0]["data"]["title"] = "Meet at the other gate"
     server.route(DISCOVERY_PATH, json_reply(origin.discovery()))
 
     def snapshot(request: RequestInfo) -> Reply:
@@ -218,3 +223,42 @@ def test_a_page_fetched_ahead_that_fails_fails_the_round_after_the_page_before(a
         assert stored is not None
         assert stored.snapshot_page == "p2"
         assert stored.failures == 1
+
+
+def test_pages_checked_ahead_by_the_helpers_keep_every_verdict_on_its_own_object(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+):
+    # With helper processes, a page fetched ahead is sent to them from the fetching thread,
+    # while the page before is applied: a tampered object there is still the one refused.
+    server, served = _paged_peer(pages=4, tampered=3)
+    checker = EnvelopeChecker(1)
+    threads: list[str] = []
+    submit = checker.submit
+
+    def recorded(batch: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return submit(batch)
+
+    monkeypatch.setattr(checker, "submit", recorded)
+    try:
+        with server:
+            peer_id = _add_peer(app, server.url)
+            summary = sync_peer(
+                get_database(app).sessionmaker,
+                peer_id,
+                SyncSettings(
+                    own_origin="http://federation.test",
+                    limits=Limits(allow_private=True),
+                    checker=checker,
+                ),
+            )
+    finally:
+        checker.close(wait=True)
+
+    assert summary.ok, summary.error
+    assert "sync-fetch-ahead" in threads
+    tampered = served[3][0]
+    assert _held_event_ids(app) == _ids(served[1:]) - _ids([[tampered]])
+    with app.app_context():
+        [record] = get_session().scalars(select(QuarantinedObject))
+    assert (record.object_id, record.reason) == (tampered["id"], SIGNATURE_MISMATCH)
