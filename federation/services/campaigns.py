@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from federation.models import Campaign, Coalition, Endorsement, Event, Tombstone
 from federation.services.auth import Actor
-from federation.services.common import apply_changes, bury, is_local, like_pattern, require_local
+from federation.services.common import (
+    apply_changes,
+    bury,
+    is_local,
+    like_pattern,
+    local_origin,
+    require_local,
+)
 from federation.services.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from federation.services.pagination import (
     Page,
@@ -89,6 +96,26 @@ def bury_campaign(session: Session, campaign: Campaign) -> Tombstone:
     return bury(session, campaign, "Campaign")
 
 
+def bury_endorsements_of(
+    session: Session,
+    *,
+    campaigns: Collection[uuid.UUID] = (),
+    coalitions: Collection[uuid.UUID] = (),
+) -> None:
+    """Bury this instance's endorsements of other origins' campaigns that are about to go
+    (the campaigns, or the coalitions holding them): deleted at their origin, or no longer
+    held here. The database would remove the endorsements with them, silently; buried, they
+    leave tombstones, so the instances holding our endorsements hear of it."""
+    ours = select(Endorsement).join(Endorsement.campaign)
+    ours = ours.where(Endorsement.origin == local_origin(session))
+    # In chunks: SQLite caps the number of bound parameters of one statement.
+    for column, ids in ((Campaign.id, list(campaigns)), (Campaign.coalition_id, list(coalitions))):
+        for start in range(0, len(ids), 500):
+            query = ours.where(column.in_(ids[start : start + 500]))
+            for endorsement in session.scalars(query).all():
+                bury(session, endorsement, "Endorsement")
+
+
 def delete_campaign(session: Session, actor: Actor, campaign: Campaign) -> Tombstone:
     actor.require_coalition(campaign.coalition_id)
     require_local(session, campaign)
@@ -135,13 +162,22 @@ def _may_record(actor: Actor, campaign: Campaign, coalition_id: uuid.UUID | None
 def add_endorsement(
     session: Session, actor: Actor, campaign: Campaign, data: Mapping[str, Any], *, origin: str
 ) -> Endorsement:
-    """Record that an organization endorses the campaign at a level."""
+    """Record that an organization endorses the campaign at a level.
+
+    Another origin's campaign (a day of action called elsewhere) may be endorsed here by one
+    of this instance's coalitions, on its own behalf: the endorsement is ours, and reaches the
+    campaign's origin if it pulls from us. Its list of endorsers is otherwise kept there.
+    """
     coalition = None
     if data.get("coalition_slug"):
         coalition = _coalition_by_slug(session, data["coalition_slug"], "coalition")
     if not _may_record(actor, campaign, coalition.id if coalition else None):
         raise Forbidden("This token may not record endorsements for this campaign.")
-    require_local(session, campaign)
+    if not is_local(session, campaign) and (coalition is None or not is_local(session, coalition)):
+        raise Forbidden(
+            f"This campaign belongs to {campaign.origin}. Endorse it here on behalf of one of "
+            "this instance's coalitions (coalition), or on its origin."
+        )
     duplicate = select(Endorsement.id).where(
         Endorsement.campaign_id == campaign.id,
         Endorsement.organization == data["organization"],

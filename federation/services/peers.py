@@ -21,6 +21,7 @@ from federation.models import (
     utcnow,
 )
 from federation.services.auth import Actor
+from federation.services.campaigns import bury_endorsements_of
 from federation.services.changes import note_feed_change
 from federation.services.errors import Conflict, InvalidInput, NotFound
 
@@ -103,6 +104,7 @@ def remove_peer(session: Session, actor: Actor, peer: Peer, *, purge: bool) -> i
         purged = len(ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
+            bury_endorsements_of(session, campaigns=chunk, coalitions=chunk)
             # Dependents first; the database cascades the rest (tags, endorsements...).
             for model in _MODELS:
                 session.execute(delete(model).where(model.id.in_(chunk)))

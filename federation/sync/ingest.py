@@ -48,6 +48,7 @@ from federation.models import (
     utcnow,
 )
 from federation.services import events as event_service
+from federation.services.campaigns import bury_endorsements_of
 from federation.services.changes import note_feed_change
 from federation.services.errors import InvalidInput
 from federation.services.outbox import RelayedObject, log_relayed, pending_relayed
@@ -663,6 +664,10 @@ class Ingest:
             raise _wait("another endorsement by this organization is held here")
         coalition_id = _reference(claim.data, "coalition_id")
         coalition = self._get(Coalition, coalition_id) if coalition_id else None
+        if coalition is not None and coalition.origin != claim.origin:
+            # The campaign may be another origin's (a day of action called elsewhere), but an
+            # origin speaks only for its own coalitions.
+            raise _reject("its coalition belongs to another origin")
         row = self._existing(Endorsement, claim)
         if row is None:
             row = Endorsement(id=claim.id)
@@ -705,6 +710,7 @@ class Ingest:
             row = self._existing(model, claim)
             if row is not None:
                 slug = getattr(row, "slug", None)
+                self._bury_our_endorsements(model, [claim.id])
                 # The database removes what depended on it (its copies of the origin's
                 # actions, campaigns...), whose own tombstones the origin publishes too.
                 self.session.delete(row)
@@ -722,6 +728,13 @@ class Ingest:
         tombstone.origin = claim.origin
         tombstone.version = claim.version
         tombstone.deleted_at = claim.updated
+
+    def _bury_our_endorsements(self, model: type[Any], ids: list[uuid.UUID]) -> None:
+        """Before another origin's campaigns or coalitions go: see bury_endorsements_of."""
+        if model is Campaign:
+            bury_endorsements_of(self.session, campaigns=ids)
+        elif model is Coalition:
+            bury_endorsements_of(self.session, coalitions=ids)
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -939,10 +952,16 @@ class Ingest:
                 )
             ).all()
         )
+        for owner in (Coalition, Campaign):
+            self._bury_our_endorsements(
+                owner, [object_id for object_id, name in stale if name == owner.__name__]
+            )
         for object_id, type_name in stale:
             model = _FORMER_TYPES.get(type_name)
             if model is not None:
-                row = self.session.get(model, object_id)
+                # Asked of the database, not the session: a coalition swept before took its
+                # campaigns and actions with it, even those the session still holds.
+                row = self.session.scalar(select(model).where(model.id == object_id))
                 if row is not None:
                     self.session.delete(row)
             self.session.execute(delete(FederationObject).where(FederationObject.id == object_id))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from federation.db import get_session
 from federation.envelope import SIGNATURE_MISMATCH, canonical
 from federation.models import (
+    Endorsement,
     Event,
     FederationObject,
     Peer,
@@ -695,6 +696,91 @@ def test_a_local_action_can_join_a_remote_day_of_action(
     assert response.status_code == 201, response.json
     campaign_events = client.get(f"/api/v1/events?campaign={ids['campaign']}").json["items"]
     assert [event["title"] for event in campaign_events] == ["Rally at Foley Square"]
+
+
+@pytest.mark.parametrize("removed_by", ["tombstone", "purge", "sweep"])
+def test_a_local_coalition_endorses_a_remote_day_of_action_until_it_goes(
+    session: Session,
+    client: FlaskClient,
+    admin: dict[str, str],
+    make_coalition: Any,
+    make_ingest: Callable[..., Ingest],
+    origins: Any,
+    ids: Any,
+    removed_by: str,
+):
+    mpls = origins[MPLS]
+    ingest = make_ingest()
+    apply(
+        ingest,
+        mpls.coalition(ids["coalition"]),
+        mpls.campaign(ids["campaign"], ids["coalition"]),
+    )
+    make_coalition(slug="nyc", city="New York", city_slug="new-york", timezone="America/New_York")
+    url = f"/api/v1/campaigns/{ids['campaign']}/endorsements"
+    union = {"organization": "NYSNA", "level": "endorse"}
+    # Only on behalf of one of our coalitions: the campaign's own list is kept at its origin.
+    unowned = client.post(url, json=union, headers=admin)
+    remote = client.post(
+        url, json={**union, "coalition": "twin-cities-mpls-example"}, headers=admin
+    )
+    assert (unowned.status_code, remote.status_code) == (403, 403)
+    assert MPLS in unowned.json["message"]
+
+    created = client.post(url, json={**union, "coalition": "nyc"}, headers=admin)
+    assert created.status_code == 201, created.json
+    endorsement = created.json
+    assert endorsement["origin"] == BASE_URL
+    head = client.get("/federation/v1/changes").json
+    assert endorsement["id"] in {item["id"].rsplit("/", 1)[1] for item in head["items"]}
+
+    # The day of action goes (deleted at its origin, its peer removed with what it brought, or
+    # no longer listed by it): our endorsement leaves a tombstone for the instances holding it.
+    if removed_by == "tombstone":
+        apply(ingest, mpls.tombstone(ids["campaign"], "Campaign", version=2))
+    elif removed_by == "purge":
+        removed = client.delete(f"/api/v1/peers/{ingest.peer.id}?purge=true", headers=admin)
+        assert removed.status_code in (200, 204), removed.json
+    else:  # a resync's snapshot no longer listed it
+        assert ingest.sweep(utcnow() + dt.timedelta(seconds=1)) == 2
+        session.commit()
+    after = client.get("/federation/v1/changes", query_string={"after": head["next"]}).json
+    buried = [item for item in after["items"] if item["id"].endswith(endorsement["id"])]
+    assert [(item["type"], item["data"]) for item in buried] == [
+        ("Tombstone", {"former_type": "Endorsement"})
+    ]
+    assert client.get(f"{url}").status_code in (404, 410)
+
+
+def test_an_origin_endorses_another_origins_campaign_only_for_its_own_coalitions(
+    session: Session, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    mpls, nyc = origins[MPLS], origins[NYC]
+    nyc_coalition = uuid.uuid4()
+    ingest = make_ingest(relay=True)
+    apply(
+        ingest,
+        mpls.coalition(ids["coalition"]),
+        mpls.campaign(ids["campaign"], ids["coalition"]),
+        nyc.coalition(nyc_coalition, slug="nyc"),
+    )
+    own = nyc.endorsement(ids["event"], ids["campaign"], coalition_id=str(nyc_coalition))
+    # New York cannot say that a Minneapolis coalition endorses anything.
+    forged = nyc.endorsement(
+        ids["other"],
+        ids["campaign"],
+        organization="Twin Cities DSA",
+        coalition_id=str(ids["coalition"]),
+    )
+    apply(ingest, own, forged)
+    held = session.get(Endorsement, ids["event"])
+    assert held is not None
+    assert (held.origin, held.coalition_id) == (NYC, nyc_coalition)
+    [record] = quarantine(session)
+    assert (record.object_id, record.reason) == (
+        forged["id"],
+        "its coalition belongs to another origin",
+    )
 
 
 def test_local_slugs_stay_valid_and_distinct():
