@@ -343,6 +343,37 @@ def test_another_origins_objects_are_read_only_on_a_relay(cities: Cities):
     assert nyc.json("GET", f"/api/v1/coalitions/{copy_slug}")["version"] == 1
 
 
+def test_a_new_york_union_endorses_the_minneapolis_day_of_action_from_new_york(cities: Cities):
+    mpls, nyc = cities.minneapolis, cities.new_york
+    twin_cities = make_coalition(mpls, "twin-cities", "Minneapolis", "America/Chicago")
+    campaign = make_campaign(mpls, twin_cities)
+    new_york = make_coalition(nyc, "nyc", "New York", "America/New_York")
+    ok(nyc.sync(nyc.add_peer(mpls)))
+
+    path = f"/api/v1/campaigns/{campaign['id']}/endorsements"
+    union = {"organization": "NYSNA", "level": "strike", "coalition": new_york["slug"]}
+    endorsement = nyc.json("POST", path, 201, json=union)
+    assert endorsement["origin"] == nyc.base
+    # Minneapolis, pulling from New York, lists it among its own day of action's endorsers.
+    from_nyc = mpls.add_peer(nyc)
+    assert ok(mpls.sync(from_nyc))["applied"] >= 2  # the coalition and the endorsement
+    endorsers = mpls.json("GET", f"/api/v1/campaigns/{campaign['id']}")["endorsements"]
+    assert [(e["id"], e["organization"], e["origin"]) for e in endorsers] == [
+        (endorsement["id"], "NYSNA", nyc.base)
+    ]
+
+    # Minneapolis calls the day off: New York buries its endorsement, and says so.
+    mpls.json("DELETE", f"/api/v1/campaigns/{campaign['id']}", 204)
+    ok(nyc.sync(nyc.peer(mpls)))
+    assert status_of(nyc, f"/api/v1/campaigns/{campaign['id']}") == 410
+    # Its feed holds each object's latest version: the endorsement is now its tombstone.
+    buried = [c for c in nyc.changes() if c["id"].endswith(endorsement["id"])]
+    assert [(c["type"], c["version"], c["data"]) for c in buried] == [
+        ("Tombstone", 2, {"former_type": "Endorsement"})
+    ]
+    ok(mpls.sync(from_nyc))
+
+
 def test_a_thousand_changes_in_one_transaction_are_each_delivered_once(cities: Cities):
     mpls, nyc = cities.minneapolis, cities.new_york
     coalition = make_coalition(mpls, "big-coalition", "Minneapolis", "America/Chicago")
