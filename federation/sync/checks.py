@@ -68,7 +68,11 @@ _SCHEMAS: dict[str, Schema] = {
 
 
 class Envelope(NamedTuple):
-    """An envelope to check, and the raw Ed25519 public key of the key its proof names."""
+    """An envelope to check, and the raw Ed25519 public key of the key its proof names.
+
+    A helper gets a copy, pickled when the batch is sent, which may be after `submit`
+    returns: the envelope must not change meanwhile (ingest never changes one).
+    """
 
     key: bytes
     envelope: dict[str, Any]
@@ -124,7 +128,7 @@ def keepable(envelope: Mapping[str, Any]) -> tuple[bytes, bytes]:
     return raw, unsigned
 
 
-def check_envelope(key: bytes | Ed25519PublicKey, envelope: Mapping[str, Any]) -> Verdict:
+def check_envelope(key: Ed25519PublicKey, envelope: Mapping[str, Any]) -> Verdict:
     """Canonical bytes and size, proof against `key`, then data, of one envelope."""
     try:
         raw, unsigned = keepable(envelope)
@@ -134,8 +138,6 @@ def check_envelope(key: bytes | Ed25519PublicKey, envelope: Mapping[str, Any]) -
         signature, message = signed_input(envelope, unsigned=unsigned)
     except ProofError as exc:
         return Verdict(raw, str(exc), None, None)
-    if isinstance(key, bytes):
-        key = Ed25519PublicKey.from_public_bytes(key)
     if not signature_holds(key, signature, message):
         return Verdict(raw, SIGNATURE_MISMATCH, None, None)
     data = envelope.get("data")
