@@ -28,12 +28,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError
 
 from federation.envelope import (
     OBJECT_MAX_BYTES,
-    SIGNATURE_MISMATCH,
     FloatInSignedData,
     ProofError,
     canonical_signed,
-    signature_holds,
-    signed_input,
+    verify,
 )
 from schemas.campaigns import CampaignSchema, EndorsementSchema
 from schemas.coalitions import CoalitionSchema
@@ -135,11 +133,9 @@ def check_envelope(key: Ed25519PublicKey, envelope: Mapping[str, Any]) -> Verdic
     except Unkeepable as exc:
         return Verdict(b"", str(exc), None, None)
     try:
-        signature, message = signed_input(envelope, unsigned=unsigned)
-    except ProofError as exc:
+        verify(envelope, key, unsigned=unsigned)
+    except ProofError as exc:  # malformed, or SIGNATURE_MISMATCH
         return Verdict(raw, str(exc), None, None)
-    if not signature_holds(key, signature, message):
-        return Verdict(raw, SIGNATURE_MISMATCH, None, None)
     data = envelope.get("data")
     type_name = envelope.get("type")
     if not isinstance(data, Mapping) or not isinstance(type_name, str):
