@@ -55,21 +55,24 @@ def session(app: Flask) -> Iterator[Session]:
 
 @pytest.fixture
 def make_ingest(session: Session, origins: dict[str, RemoteOrigin]) -> Callable[..., Ingest]:
-    """An Ingest for a peer at MPLS (relaying or not); discovery answers from `origins`."""
+    """An Ingest for a peer at MPLS (relaying or not), checking envelopes with `checker`
+    (default: in this process); discovery answers from `origins`."""
 
     def discover(origin: str) -> dict[str, Any]:
         if origin not in origins:
             raise FetchError("connection", f"cannot reach {origin}")
         return origins[origin].discovery()
 
-    def make(relay: bool = False, url: str = MPLS) -> Ingest:
+    def make(
+        relay: bool = False, url: str = MPLS, checker: EnvelopeChecker | None = None
+    ) -> Ingest:
         peer = session.scalar(select(Peer).where(Peer.url == url))
         if peer is None:
             peer = Peer(url=url, relay=relay)
             session.add(peer)
         peer.relay = relay
         session.commit()
-        return Ingest(session, peer, own_origin=BASE_URL, discover=discover)
+        return Ingest(session, peer, own_origin=BASE_URL, discover=discover, checker=checker)
 
     return make
 
@@ -190,8 +193,7 @@ def test_tampered_objects_anywhere_in_a_long_page_fail_and_only_they(
     tampered = {0, CHECK_BATCH - 1, CHECK_BATCH, len(events) - 1}
     for index in tampered:
         events[index]["data"]["title"] = "Meet at the other gate"
-    ingest = make_ingest()
-    ingest.checker = checker
+    ingest = make_ingest(checker=checker)
     apply(ingest, mpls.coalition(ids["coalition"]), *events)
 
     assert ingest.counts["applied"] == 1 + len(events) - len(tampered)
@@ -221,8 +223,7 @@ def test_a_page_checked_ahead_uses_a_verdict_only_against_the_key_it_is_applied_
     # The worker sends the next page to the checker while this one is applied, with the keys
     # it holds then. A key it has meanwhile dropped or replaced must not vouch for anything.
     mpls, nyc = origins[MPLS], origins[NYC]
-    ingest = make_ingest()
-    ingest.checker = checker
+    ingest = make_ingest(checker=checker)
     apply(ingest, mpls.coalition(ids["coalition"]))  # its key is held from now on
     events = [mpls.event(uuid.uuid4(), ids["coalition"]) for _ in range(CHECK_BATCH + 5)]
     events[3]["data"]["title"] = "Meet at the other gate"
@@ -476,8 +477,7 @@ def test_an_object_too_large_or_with_floats_is_refused(
     big = mpls.coalition(ids["coalition"], description="x" * 70_000)
     floats = mpls.coalition(ids["other"])
     floats["data"]["score"] = 1.5
-    ingest = make_ingest()
-    ingest.checker = checker
+    ingest = make_ingest(checker=checker)
     apply(ingest, big, floats, "not an object", [1, 2])
     reasons = [record.reason for record in quarantine(session)]
     assert len(reasons) == 4
@@ -494,8 +494,7 @@ def test_invalid_data_of_an_older_version_is_ignored_not_refused(
 ):
     # Data is loaded with the signature check, but only refuses an object that is applied.
     mpls = origins[MPLS]
-    ingest = make_ingest()
-    ingest.checker = checker
+    ingest = make_ingest(checker=checker)
     coalition = mpls.coalition(ids["coalition"])
     apply(ingest, coalition, mpls.event(ids["event"], ids["coalition"], version=2))
     apply(ingest, mpls.event(ids["event"], ids["coalition"], version=1, kind="riot"))
