@@ -14,9 +14,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from federation import migrate
-from federation.db import get_session
+from federation.db import get_database, get_session
 from federation.services import auth as auth_service
-from federation.services import outbox
+from federation.services import occurrences, outbox
 from federation.services import protocol as protocol_service
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -35,6 +35,10 @@ def db_upgrade(revision: str) -> None:
         session.commit()
         if logged:
             click.echo(f"federation log: {logged} objects published", err=True)
+        # Migrations cannot expand rules either: index what is not indexed yet.
+        indexed = occurrences.keep_index(get_database().sessionmaker)
+        if indexed:
+            click.echo(f"occurrence index: {indexed} actions indexed", err=True)
 
 
 @click.command("create-admin-token")
@@ -120,6 +124,14 @@ def purge_tombstones(days: int | None) -> None:
     click.echo(f"purged {result.purged} tombstones; horizon at {result.horizon}", err=True)
 
 
+@federation_cli.command("index-occurrences")
+def index_occurrences() -> None:
+    """Index the occurrences of every action a year ahead (the sync worker does it each
+    round; run it from cron where no worker runs)."""
+    indexed = occurrences.keep_index(get_database().sessionmaker)
+    click.echo(f"occurrence index: {indexed} actions extended", err=True)
+
+
 @federation_cli.command("sync")
 @click.option("--loop", is_flag=True, help="Keep polling, with jitter and per-peer backoff.")
 @click.option(
@@ -133,7 +145,6 @@ def sync(loop: bool, interval: float | None) -> None:
 
     One round exits with status 1 if any peer failed. Several workers may run at once.
     """
-    from federation.db import get_database
     from federation.sync import settings_from_config
     from federation.sync.checks import worker_envelope_checker
     from federation.sync.worker import RoundSummary, run_loop, sync_all

@@ -65,6 +65,10 @@ _ES = {
     "from": "de",
     "Status": "Estado",
     "Time zone": "Zona horaria",
+    "This list shows only the next %d actions.": (
+        "Esta lista muestra solo las próximas %d acciones."
+    ),
+    "Later actions, from %s": "Acciones posteriores, desde el %s",
 }
 _KINDS_ES = {
     "strike": "huelga",

@@ -178,6 +178,9 @@ class Event(Published, Base):
     # End of the last occurrence (NULL: the series never ends). Derived on every write so that
     # a date-window query can discard most events in SQL before expanding any rule.
     series_ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Every occurrence starting before this is in the occurrence index (9999-12-31: all of
+    # them; NULL: not indexed yet). Kept by federation.services.occurrences, never signed.
+    indexed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     location_name: Mapped[str | None] = mapped_column(String(300))
     location_address: Mapped[str | None] = mapped_column(String(500))
     latitude: Mapped[float | None] = mapped_column(Float)
@@ -283,6 +286,7 @@ class EventRow:
     longitude: float | None = None
     online_url: str | None = None
     language: str | None = None
+    indexed_until: dt.datetime | None = None
 
     @property
     def url(self) -> str:
@@ -315,6 +319,27 @@ def stored_exdates(values: list[dt.datetime]) -> list[str]:
 def event_url(origin: str, event_id: uuid.UUID) -> str:
     """An event's public page on its origin instance."""
     return f"{origin}/events/{event_id}"
+
+
+class Occurrence(Base):
+    """One day-long segment of one occurrence of an action: the occurrence index
+    (federation.services.occurrences), which answers "what happens between these times" by
+    one range scan of `segment_start`, whatever the series' age or the occurrences' length."""
+
+    __tablename__ = "event_occurrences"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    # The occurrence's start, then a day later, and so on while before its end.
+    segment_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # Covering: a window is answered from the index alone.
+        Index("ix_event_occurrences_window", "segment_start", "ends_at", "event_id", "starts_at"),
+    )
 
 
 class Tombstone(Base):

@@ -23,6 +23,7 @@ from federation.services import events as event_service
 from federation.services import pages as service
 from federation.services.errors import DomainError, Gone
 from federation.services.events import EventFilters
+from schemas.common import EARLIEST, LATEST
 from schemas.links import google_calendar_url, webcal_url
 from schemas.vocabulary import EVENT_KINDS
 
@@ -58,6 +59,38 @@ def _page(view: Callable[..., ResponseValue]) -> Callable[..., ResponseValue]:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _since() -> dt.datetime:
+    """Where a list of upcoming actions starts: now, or `?from=` (a date, or a time with an
+    offset, as the link to a list's next part gives it); anything else is ignored."""
+    now = _now()
+    raw = request.args.get("from", "")
+    try:
+        moment = dt.datetime.fromisoformat(raw) if len(raw) > 10 else None
+        if moment is None:
+            moment = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time())
+    except ValueError:
+        return now
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        moment = moment.astimezone(dt.UTC)
+    except OverflowError:
+        return now
+    return moment if EARLIEST <= moment <= LATEST else now
+
+
+def _more(found: service.Upcoming) -> dict[str, Any] | None:
+    """Where a cut list goes on: the first occurrence left out, and this page from there."""
+    if found.more is None:
+        return None
+    start = found.more.starts_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    args = {**request.args.to_dict(), "from": start}
+    return {
+        "occurrence": found.more,
+        "shown": len(found.occurrences),
+        "href": request.path + "?" + urlencode(args),
+    }
 
 
 def subscribe_links(path: str) -> dict[str, str]:
@@ -170,11 +203,12 @@ def _filters_from_query() -> tuple[EventFilters, dict[str, str]]:
 def home() -> ResponseValue:
     session = get_session()
     filters, chosen = _filters_from_query()
-    occurrences = service.upcoming(session, filters, now=_now())
+    found = service.upcoming(session, filters, now=_since())
     feed_path = "/feeds/all.ics" + ("?" + urlencode(sorted(chosen.items())) if chosen else "")
     return render_template(
         "home.html",
-        days=service.by_day(occurrences),
+        days=service.by_day(found.occurrences),
+        more=_more(found),
         choices={**service.filter_choices(session), "kind": [(k, k) for k in EVENT_KINDS]},
         chosen=chosen,
         links=subscribe_links(feed_path),
@@ -187,12 +221,13 @@ def city(slug: str) -> ResponseValue:
     session = get_session()
     found = city_service.get_city(session, slug)
     coalitions = [coalition_service.get_coalition(session, s) for s in found.coalitions]
-    occurrences = service.upcoming(session, EventFilters(city=slug), now=_now())
+    upcoming = service.upcoming(session, EventFilters(city=slug), now=_since())
     return render_template(
         "city.html",
         city=found,
         coalitions=coalitions,
-        days=service.by_day(occurrences),
+        days=service.by_day(upcoming.occurrences),
+        more=_more(upcoming),
         links=subscribe_links(found.feed_path),
     )
 
@@ -202,7 +237,7 @@ def city(slug: str) -> ResponseValue:
 def coalition(slug: str) -> ResponseValue:
     session = get_session()
     found = coalition_service.get_coalition(session, slug)
-    occurrences = service.upcoming(session, EventFilters(coalition=slug), now=_now())
+    upcoming = service.upcoming(session, EventFilters(coalition=slug), now=_since())
     campaigns = campaign_service.list_campaigns(
         session, coalition=slug, city=None, q=None, cursor=None, limit=50
     ).items
@@ -210,7 +245,8 @@ def coalition(slug: str) -> ResponseValue:
         "coalition.html",
         coalition=found,
         campaigns=campaigns,
-        days=service.by_day(occurrences),
+        days=service.by_day(upcoming.occurrences),
+        more=_more(upcoming),
         links=subscribe_links(found.feed_path),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,10 @@ ALLOWED_FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
 _MAX_NUMBER = 10_000
 # A bounded series is expanded when saved (to index its end); ten years of nightly actions.
 MAX_OCCURRENCES = 3660
+# BYHOUR, BYMINUTE and BYSECOND lists multiply the occurrences of every day of a DAILY or
+# longer rule: without a bound, a "daily" rule yields every second and the ban on sub-daily
+# frequencies means nothing. Eight a day is a picket in three-hour shifts around the clock.
+MAX_PER_DAY = 8
 LATEST_START = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 _RULE_CHARS = re.compile(r"^[A-Z0-9=;,+\-]+$")
 
@@ -27,13 +31,29 @@ class RecurrenceError(ValueError):
 
 @dataclass(frozen=True)
 class Series:
-    """A validated recurrence: the rule anchored at the first start, in the event's wall time."""
+    """A validated recurrence: the rule anchored at the first start, in the event's wall time.
+
+    dateutil walks a rule from its DTSTART, whatever window it is asked about (`between`,
+    `xafter` and `in` included), so a nightly series started years ago costs years of steps
+    in every window. A series therefore also keeps its rule with every part explicit
+    (`_explicit`): anchored at the start of any later period of the rule (a day, week, month
+    or year, counted in INTERVALs from the first start), it yields the same occurrences from
+    there on, and a window is expanded from the period before it instead of from the start.
+    A COUNT rule cannot be moved (the count runs from the first start); it has at most
+    MAX_OCCURRENCES occurrences, which bounds its cost.
+    """
 
     rule: rrule
     zone: ZoneInfo
     all_day: bool
     duration: dt.timedelta
     bounded: bool
+    start: dt.datetime  # the first start, in the rule's wall time (naive for all-day series)
+    freq: str
+    interval: int
+    wkst: int
+    counted: bool
+    explicit: str  # the rule with every default part written out (see the class docstring)
 
     def _local(self, moment: dt.datetime) -> dt.datetime:
         local = moment.astimezone(self.zone)
@@ -46,27 +66,50 @@ class Series:
             return local.replace(tzinfo=self.zone).astimezone(dt.UTC)
         return local.astimezone(dt.UTC)
 
+    def rule_near(self, moment: dt.datetime) -> rrule:
+        """A rule yielding exactly this series' occurrences from shortly before `moment` on
+        (from the start of the rule's period before the one holding it)."""
+        if self.counted:
+            return self.rule
+        local = self._local(moment)
+        begin = _period_start(self, local) if local > self.start else None
+        if begin is None:
+            return self.rule
+        rule = rrulestr(self.explicit, dtstart=begin, forceset=False, unfold=False)
+        assert isinstance(rule, rrule)  # the same text parsed as one rule in parse_series
+        return rule
+
     def contains(self, moment: dt.datetime) -> bool:
         local = self._local(moment)
-        return local in self.rule.between(
+        rule = self.rule_near(moment - dt.timedelta(seconds=1))
+        return local in rule.between(
             local - dt.timedelta(seconds=1), local + dt.timedelta(seconds=1), inc=True
         )
 
+    def strays(self, moments: Iterable[dt.datetime]) -> list[dt.datetime]:
+        """Those of `moments` that are not occurrence starts."""
+        moments = list(moments)
+        if not moments:
+            return []
+        if self.counted:
+            # One walk of the whole (bounded) series rather than one per moment.
+            starts = {start for start, _ in self.occurrences(LATEST_START)}
+            return [m for m in moments if m.astimezone(dt.UTC) not in starts]
+        return [m for m in moments if not self.contains(m)]
+
     def starts_between(self, after: dt.datetime, before: dt.datetime) -> list[dt.datetime]:
         """Occurrence starts strictly inside (after, before), in UTC."""
-        local_starts = self.rule.between(self._local(after), self._local(before), inc=False)
+        rule = self.rule_near(after)
+        local_starts = rule.between(self._local(after), self._local(before), inc=False)
         return [self._aware(start) for start in local_starts]
 
     def first_start_between(
         self, after: dt.datetime, before: dt.datetime, excluding: Iterable[dt.datetime] = ()
     ) -> dt.datetime | None:
-        """The first occurrence start strictly inside (after, before) not excluded, in UTC.
-
-        Walks the rule lazily from `after`, so a far window costs as little as a near one.
-        """
+        """The first occurrence start strictly inside (after, before) not excluded, in UTC."""
         excluded = {moment.astimezone(dt.UTC) for moment in excluding}
         try:
-            for local_start in self.rule.xafter(self._local(after), inc=False):
+            for local_start in self.rule_near(after).xafter(self._local(after), inc=False):
                 start = self._aware(local_start)
                 if start >= before:
                     return None
@@ -75,6 +118,32 @@ class Series:
         except (ValueError, OverflowError):  # the rule ran past year 9999
             return None
         return None
+
+    def occurrences(
+        self,
+        until: dt.datetime,
+        *,
+        since: dt.datetime | None = None,
+        excluding: Iterable[dt.datetime] = (),
+    ) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+        """(start, end) in UTC of each occurrence not excluded starting in [since, until)
+        (from the first start when `since` is None), in order."""
+        excluded = {moment.astimezone(dt.UTC) for moment in excluding}
+        if since is None:
+            rule, local_since = self.rule, self.start
+        else:
+            rule, local_since = self.rule_near(since), self._local(since)
+        try:
+            for local_start in rule.xafter(local_since, inc=True):
+                start = self._aware(local_start)
+                if start >= until:
+                    return
+                if since is not None and start < since:
+                    continue  # the same wall time just before a DST change
+                if start not in excluded:
+                    yield start, start + self.duration
+        except (ValueError, OverflowError):  # the rule ran past year 9999
+            return
 
     def last_end(self, excluding: Iterable[dt.datetime] = ()) -> dt.datetime | None:
         """End of the last occurrence not excluded, or None for an open-ended series."""
@@ -101,6 +170,51 @@ class Series:
         if last is None:
             raise RecurrenceError("every occurrence of the rule is excluded")
         return last + self.duration
+
+
+def _period_start(series: Series, local: dt.datetime) -> dt.datetime | None:
+    """The start of the rule's period before the one holding `local` (None: that is the
+    first period): midnight of a day, of the week's first day (WKST), of a month's or a
+    year's first day, a whole number of INTERVALs after the period of the first start. The
+    period before, so that nothing near a period's edge (a wall time made ambiguous by a DST
+    change, say) is missed."""
+    first, target, step = series.start.date(), local.date(), series.interval
+    if series.freq == "DAILY":
+        periods = (target - first).days // step - 1
+        day = first + dt.timedelta(days=max(periods, 0) * step)
+    elif series.freq == "WEEKLY":
+        week = first - dt.timedelta(days=(first.weekday() - series.wkst) % 7)
+        periods = (target - week).days // (7 * step) - 1
+        day = week + dt.timedelta(weeks=max(periods, 0) * step)
+    elif series.freq == "MONTHLY":
+        periods = ((target.year - first.year) * 12 + target.month - first.month) // step - 1
+        index = first.year * 12 + first.month - 1 + max(periods, 0) * step
+        day = dt.date(index // 12, index % 12 + 1, 1)
+    else:
+        periods = (target.year - first.year) // step - 1
+        day = dt.date(first.year + max(periods, 0) * step, 1, 1)
+    if periods <= 0:
+        return None
+    begin = dt.datetime.combine(day, dt.time())
+    return begin if series.all_day else begin.replace(tzinfo=series.zone)
+
+
+def _explicit(parts: dict[str, str], start: dt.datetime) -> str:
+    """The rule with the parts that default to the first start's written out (RFC 5545
+    3.3.10, as dateutil applies it), so that it means the same from any other start."""
+    explicit = dict(parts)
+    for name, value in (("BYHOUR", start.hour), ("BYMINUTE", start.minute)):
+        explicit.setdefault(name, str(value))
+    explicit.setdefault("BYSECOND", str(start.second))
+    if not any(name in parts for name in ("BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY")):
+        if parts["FREQ"] == "WEEKLY":
+            explicit["BYDAY"] = _WEEKDAYS[start.weekday()]
+        elif parts["FREQ"] == "MONTHLY":
+            explicit["BYMONTHDAY"] = str(start.day)
+        elif parts["FREQ"] == "YEARLY":
+            explicit.setdefault("BYMONTH", str(start.month))
+            explicit["BYMONTHDAY"] = str(start.day)
+    return ";".join(f"{name}={value}" for name, value in explicit.items())
 
 
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -184,12 +298,31 @@ def parse_series(
         raise RecurrenceError(f"not a valid RRULE: {exc}") from exc
     if not isinstance(rule, rrule):
         raise RecurrenceError("must be a single RRULE")
+    per_day = 1
+    for name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+        per_day *= len(set(_numbers(parts, name) or [0]))
+    if per_day > MAX_PER_DAY:
+        raise RecurrenceError(
+            f"the rule yields {per_day} occurrences a day (BYHOUR x BYMINUTE x BYSECOND); "
+            f"at most {MAX_PER_DAY}"
+        )
+    explicit = _explicit(parts, series_start)
+    try:
+        rrulestr(explicit, dtstart=series_start, forceset=False, unfold=False)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise RecurrenceError(f"not a valid RRULE: {exc}") from exc
     series = Series(
         rule=rule,
         zone=zone,
         all_day=all_day,
         duration=ends_at - starts_at,
         bounded="COUNT" in parts or "UNTIL" in parts,
+        start=series_start,
+        freq=parts["FREQ"],
+        interval=int(parts.get("INTERVAL", "1")),
+        wkst=_WEEKDAYS.index(parts.get("WKST", "MO")),
+        counted="COUNT" in parts,
+        explicit=explicit,
     )
     # RFC 5545 leaves a series whose DTSTART is not itself an occurrence undefined, and
     # clients do disagree on it: refuse it rather than show different dates in each.

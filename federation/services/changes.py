@@ -1,13 +1,13 @@
-"""What every write does, whatever its entry point (API, CLI, demo, later the sync worker):
-re-render the VEVENT of each new or changed event, and bump the instance revision that feed
-caches compare against."""
+"""What every write does, whatever its entry point (API, CLI, demo, the sync worker):
+re-render the VEVENT of each new or changed event, re-index the occurrences of each new or
+rescheduled one, and bump the instance revision that feed caches compare against."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from federation.ical import render_event
@@ -20,21 +20,41 @@ from federation.models import (
     Tombstone,
     utcnow,
 )
+from federation.services import occurrences
 
 # Types whose changes can alter a feed (its events, names or existence).
 _PUBLISHED = (Event, Coalition, Campaign, Endorsement, Tombstone)
+# What an action's occurrences depend on.
+_SCHEDULE = ("starts_at", "ends_at", "timezone", "all_day", "rrule", "exdate_values")
+_TO_INDEX_KEY = "federation.changes.to_index"
 
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     touched = False
+    to_index: list[Event] = []
+    session.info[_TO_INDEX_KEY] = to_index
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, Event):
             _prepare_defaults(obj)
             obj.ical_block = render_event(obj)
+            if obj in session.new or _rescheduled(obj):
+                to_index.append(obj)
         touched = touched or isinstance(obj, _PUBLISHED)
     touched = touched or any(isinstance(obj, _PUBLISHED) for obj in session.deleted)
     if touched:
         note_feed_change(session)
+
+
+def _rescheduled(obj: Event) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in _SCHEDULE)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    # The rows refer to the events, which exist only now.
+    to_index: list[Event] = session.info.pop(_TO_INDEX_KEY, [])
+    live = [obj for obj in to_index if not inspect(obj).was_deleted]
+    occurrences.reindex(session, list({id(obj): obj for obj in live}.values()), now=utcnow())
 
 
 def note_feed_change(session: Session) -> None:
@@ -62,3 +82,4 @@ def _prepare_defaults(obj: Event) -> None:
 
 def install(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "after_flush", _after_flush)

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from federation.models import Campaign, Coalition, Event, EventTag, Tombstone
+from federation.models import Campaign, Coalition, Event, EventTag, Tombstone, utcnow
 from federation.recurrence import RecurrenceError, Series, parse_series
+from federation.services import occurrences
 from federation.services.auth import Actor
 from federation.services.common import apply_changes, bury, like_pattern, require_local
 from federation.services.errors import Gone, InvalidInput, NotFound
@@ -64,13 +65,18 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check(
-    session: Session, state: Mapping[str, Any], *, check_campaign: bool = True
+    session: Session,
+    state: Mapping[str, Any],
+    *,
+    check_campaign: bool = True,
+    rescheduled: bool = True,
 ) -> dict[str, Any]:
     """Validate the event as it would be after the write; return derived columns.
 
     Raises InvalidInput with every broken rule at once, keyed by API field name.
     `check_campaign`: whether the campaign must be held here (another origin's action may
-    join a day of action this instance has not received).
+    join a day of action this instance has not received). `rescheduled`: whether its times
+    or rule change (only then is what it costs the occurrence index checked again).
     """
     errors: dict[str, list[str]] = {}
     starts_at: dt.datetime = state["starts_at"]
@@ -100,7 +106,7 @@ def _check(
     if exdates and not state["rrule"]:
         errors.setdefault("exdates", []).append("Only a recurring event (with rrule) has exdates.")
     elif series is not None:
-        strays = [x for x in exdates if not series.contains(x)]
+        strays = series.strays(exdates)
         if strays:
             errors.setdefault("exdates", []).append(
                 "Not occurrences of the rule: " + ", ".join(x.isoformat() for x in strays)
@@ -114,9 +120,26 @@ def _check(
             series_ends_at = series.last_end(excluding=exdates)
         except RecurrenceError as exc:
             errors.setdefault("rrule", []).append(str(exc))
+    if rescheduled and not errors:
+        schedule = occurrences.Schedule(
+            starts_at=starts_at,
+            ends_at=ends_at,
+            timezone=zone.key,
+            all_day=state["all_day"],
+            rrule=state["rrule"],
+            exdates=exdates,
+            series_ends_at=series_ends_at,
+        )
+        too_large = occurrences.index_size_error(schedule, now=utcnow())
+        if too_large:
+            errors.setdefault("rrule" if state["rrule"] else "ends_at", []).append(too_large)
     if errors:
         raise InvalidInput("The event is not valid.", errors)
     return {"series_ends_at": series_ends_at}
+
+
+# The fields an action's occurrences depend on.
+_SCHEDULE_FIELDS = ("starts_at", "ends_at", "timezone", "all_day", "rrule", "exdates")
 
 
 def _state(event: Event | None, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,7 +193,10 @@ def update_event(session: Session, actor: Actor, event: Event, changes: Mapping[
     actor.require_coalition(event.coalition_id)
     require_local(session, event)
     values = _flatten(changes)
-    values.update(_check(session, _state(event, values)))
+    rescheduled = any(
+        values[name] != getattr(event, name) for name in _SCHEDULE_FIELDS if name in values
+    )
+    values.update(_check(session, _state(event, values), rescheduled=rescheduled))
     apply_changes(event, values)
     session.flush()
     return event
@@ -229,9 +255,12 @@ def filter_events(filters: EventFilters, query: AnySelect | None = None) -> AnyS
                 Event.description.ilike(pattern, escape="\\"),
             )
         )
-    if filters.starts_before:
+    if filters.ends_after and filters.starts_before:
+        # A window: the occurrence index, plus the few actions it does not cover that far.
+        query = query.where(occurrences.in_window(filters.ends_after, filters.starts_before))
+    elif filters.starts_before:
         query = query.where(Event.starts_at < filters.starts_before)
-    if filters.ends_after:
+    elif filters.ends_after:
         # series_ends_at is the end of the last occurrence not excluded; NULL never ends.
         query = query.where(
             or_(Event.series_ends_at.is_(None), Event.series_ends_at > filters.ends_after)
@@ -242,20 +271,20 @@ def filter_events(filters: EventFilters, query: AnySelect | None = None) -> AnyS
 def occurs_within(
     event: Event, ends_after: dt.datetime | None, starts_before: dt.datetime | None
 ) -> bool:
-    """Whether an occurrence of `event` overlaps [ends_after, starts_before)."""
-    if not event.rrule or starts_before is None:
-        # Single events, and "from" alone on a series, are decided exactly by SQL.
+    """Whether an occurrence of `event` overlaps [ends_after, starts_before), for an event
+    that filter_events selected: exact unless the index does not cover the window."""
+    if starts_before is None:
         return True
-    series = parse_series(
-        event.rrule,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        timezone=event.timezone,
-        all_day=event.all_day,
-    )
-    duration = event.ends_at - event.starts_at
-    after = ends_after - duration if ends_after else event.starts_at - dt.timedelta(seconds=1)
-    return series.first_start_between(after, starts_before, event.exdates) is not None
+    if ends_after is None:
+        # SQL keeps what starts before `to`; a series whose first nights are excluded may not.
+        start = event.starts_at
+        return (
+            not event.rrule
+            or occurrences.first_overlapping(event, start, starts_before) is not None
+        )
+    if occurrences.covered(event, starts_before):
+        return True
+    return occurrences.first_overlapping(event, ends_after, starts_before) is not None
 
 
 def list_events(

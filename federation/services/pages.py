@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from federation.models import Campaign, Coalition, Endorsement, Event
-from federation.recurrence import parse_series
+from federation.recurrence import LATEST_START
+from federation.services import occurrences
 from federation.services.events import EventFilters, filter_events
 
 # Strongest commitment first: who strikes, who mobilizes, who endorses, who sends solidarity.
@@ -37,41 +39,55 @@ def first_occurrence(event: Event) -> Occurrence:
     return Occurrence(event, event.starts_at.astimezone(zone), event.ends_at.astimezone(zone))
 
 
+def _shown(event: Event, start: dt.datetime) -> Occurrence:
+    zone = ZoneInfo(event.timezone)
+    end = start + (event.ends_at - event.starts_at)
+    return Occurrence(event, start.astimezone(zone), end.astimezone(zone))
+
+
 def next_occurrence(event: Event, now: dt.datetime) -> Occurrence | None:
     """The first occurrence not yet over at `now`, in the event's zone; None when all are."""
-    zone = ZoneInfo(event.timezone)
-    duration = event.ends_at - event.starts_at
-    if not event.rrule:
-        if event.ends_at <= now:
-            return None
-        start = event.starts_at
-    else:
-        series = parse_series(
-            event.rrule,
-            starts_at=event.starts_at,
-            ends_at=event.ends_at,
-            timezone=event.timezone,
-            all_day=event.all_day,
-        )
-        found = series.first_start_between(
-            now - duration - dt.timedelta(seconds=1),
-            dt.datetime.max.replace(tzinfo=dt.UTC),
-            event.exdates,
-        )
-        if found is None:
-            return None
-        start = found
-    return Occurrence(event, start.astimezone(zone), (start + duration).astimezone(zone))
+    found = occurrences.first_overlapping(event, now, _END_OF_TIME)
+    return _shown(event, found[0]) if found is not None else None
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """The next occurrences of the actions not yet over, soonest first; when there were more
+    than a page holds, the first one left out (where a next page begins)."""
+
+    occurrences: list[Occurrence]
+    more: Occurrence | None
+
+
+# Windows tried in turn (then everything): a page is filled from the index by reading about
+# as many occurrences as it shows, whether an instance holds ten actions or a million.
+_SPANS = (
+    dt.timedelta(days=7),
+    dt.timedelta(days=31),
+    dt.timedelta(days=92),
+    dt.timedelta(days=366),
+)
+_END_OF_TIME = LATEST_START + dt.timedelta(days=1)
 
 
 def upcoming(
     session: Session, filters: EventFilters, *, now: dt.datetime, limit: int = PAGE_LIMIT
-) -> list[Occurrence]:
-    """The next occurrence of each event not yet over, soonest first."""
-    query = filter_events(EventFilters(**{**vars(filters), "ends_after": now}))
-    events = session.scalars(query.order_by(Event.starts_at, Event.id).limit(limit)).unique()
-    found = [occ for event in events if (occ := next_occurrence(event, now)) is not None]
-    return sorted(found, key=lambda occ: (occ.starts_at, occ.event.id))
+) -> Upcoming:
+    """The next occurrence of each action not yet over at `now`, soonest first, at most
+    `limit` of them."""
+    query = filter_events(replace(filters, ends_after=None, starts_before=None), select(Event.id))
+    found: list[tuple[uuid.UUID, dt.datetime]] = []
+    for end in [now + span for span in _SPANS] + [_END_OF_TIME]:
+        found = occurrences.next_starts(
+            session, query, start=now, end=min(end, _END_OF_TIME), limit=limit + 1
+        )
+        if len(found) > limit:
+            break
+    ids = [event_id for event_id, _ in found]
+    events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids))).unique()}
+    shown = [_shown(events[event_id], start) for event_id, start in found]
+    return Upcoming(shown[:limit], shown[limit] if len(shown) > limit else None)
 
 
 def by_day(occurrences: list[Occurrence]) -> list[tuple[dt.date, list[Occurrence]]]:

@@ -41,6 +41,7 @@ from federation.models import (
     EventRow,
     EventTag,
     FederationObject,
+    Occurrence,
     Peer,
     QuarantinedObject,
     RemoteKey,
@@ -48,6 +49,7 @@ from federation.models import (
     utcnow,
 )
 from federation.services import events as event_service
+from federation.services import occurrences
 from federation.services.campaigns import bury_endorsements_of
 from federation.services.changes import note_feed_change
 from federation.services.errors import InvalidInput
@@ -387,7 +389,7 @@ class Ingest:
     def _store_new_events(self) -> None:
         """Insert the new events held back so far, in bulk, with what the session's flush
         hooks (federation.services.changes) would have done for them: each one's VEVENT
-        rendered and stored, and the feeds' revision bumped.
+        rendered and stored, its occurrences indexed, and the feeds' revision bumped.
 
         A flush per object, or even one unit of work for the whole page, costs more than
         checking a signature; a bulk insert of the same rows costs a fraction of it.
@@ -398,8 +400,10 @@ class Ingest:
         self._new_events.clear()
         # What they refer to (a coalition applied earlier in this page) goes first.
         self.session.flush()
+        index = occurrences.index_new(events, now=utcnow())
         insert_rows(self.session, Event.__table__, [e.columns(render_event(e)) for e in events])
         insert_rows(self.session, EventTag.__table__, [r for e in events for r in e.tag_rows()])
+        insert_rows(self.session, Occurrence.__table__, index)
         for event in events:
             # From now on the database holds it: later lookups load it from there.
             self._held.pop((Event, event.id), None)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from federation.envelope import DISCOVERY_PATH
 from federation.models import Peer, utcnow
+from federation.services import occurrences
 from federation.sync.checks import EnvelopeChecker
 from federation.sync.fetch import Client, FetchError, Limits, Response
 from federation.sync.ingest import (
@@ -482,6 +483,8 @@ def run_loop(
     while not stop():
         for summary in sync_all(factory, settings, due_only=True):
             report(summary)
+        # Local and pulled series alike: keep the occurrence index a year ahead.
+        occurrences.keep_index(factory)
         pause = interval * random.uniform(0.75, 1.25)
         end = time.monotonic() + pause
         while not stop() and time.monotonic() < end:
