@@ -72,10 +72,11 @@ _END_OF_TIME = LATEST_START + dt.timedelta(days=1)
 
 
 def upcoming(
-    session: Session, filters: EventFilters, *, now: dt.datetime, limit: int = PAGE_LIMIT
+    session: Session, filters: EventFilters, *, now: dt.datetime, limit: int | None = None
 ) -> Upcoming:
     """The next occurrence of each action not yet over at `now`, soonest first, at most
-    `limit` of them."""
+    `limit` of them (PAGE_LIMIT by default)."""
+    limit = limit or PAGE_LIMIT
     query = filter_events(replace(filters, ends_after=None, starts_before=None), select(Event.id))
     found: list[tuple[uuid.UUID, dt.datetime]] = []
     for end in [now + span for span in _SPANS] + [_END_OF_TIME]:

@@ -11,8 +11,16 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from federation.recurrence import MAX_OCCURRENCES, RecurrenceError, Series, parse_series
+from federation.recurrence import (
+    MAX_OCCURRENCES,
+    MAX_PER_DAY,
+    RecurrenceError,
+    Series,
+    parse_series,
+)
 
 CHICAGO = ZoneInfo("America/Chicago")
 HOUR = dt.timedelta(hours=1)
@@ -327,3 +335,129 @@ def test_first_start_between_of_a_series_that_started_long_ago() -> None:
     assert found.astimezone(CHICAGO).weekday() == 5
     assert found.astimezone(CHICAGO).time() == dt.time(19, 0)
     assert utc(2190, 6, 1) < found < utc(2190, 6, 8)
+
+
+# Cost: bounded per day, and independent of the series' age
+
+
+@pytest.mark.parametrize(
+    ("rule", "accepted"),
+    [
+        # Picket shifts around the clock, every three hours: eight a day.
+        ("FREQ=DAILY;BYHOUR=1,4,7,10,13,16,19,22", True),
+        ("FREQ=WEEKLY;BYDAY=SA,SU;BYHOUR=19;BYMINUTE=0,30", True),
+        ("FREQ=DAILY;BYHOUR=1,4,7,10,13,16,19,22;BYMINUTE=0,30", False),
+        # The review's rule: every second of every day, with no end.
+        (
+            "FREQ=DAILY;BYHOUR="
+            + ",".join(map(str, range(24)))
+            + ";BYMINUTE="
+            + ",".join(map(str, range(60)))
+            + ";BYSECOND="
+            + ",".join(map(str, range(60))),
+            False,
+        ),
+    ],
+)
+def test_occurrences_a_day_are_bounded(rule: str, accepted: bool) -> None:
+    if accepted:
+        assert series(rule, local(2027, 1, 23, 19)).last_end() is None
+    else:
+        with pytest.raises(RecurrenceError, match=f"at most {MAX_PER_DAY}"):
+            series(rule, local(2027, 1, 23, 19))
+
+
+ZONES = (
+    "America/Chicago",
+    "Europe/London",
+    "Pacific/Auckland",
+    "Asia/Kolkata",
+    # DST changes at midnight, and by half an hour.
+    "America/Santiago",
+    "Australia/Lord_Howe",
+    "UTC",
+)
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> tuple[str, dt.datetime, str, bool]:
+    """A rule an organizer could write, with a first start that is one of its occurrences
+    (the start is drawn first; BY parts are taken from it where they must match)."""
+    zone_name = draw(st.sampled_from(ZONES))
+    zone = ZoneInfo(zone_name)
+    all_day = draw(st.booleans())
+    day = draw(st.dates(min_value=dt.date(1995, 1, 1), max_value=dt.date(2030, 12, 31)))
+    hour = 0 if all_day else draw(st.integers(0, 23))
+    minute = 0 if all_day else draw(st.sampled_from([0, 30]))
+    second = 0 if all_day else draw(st.sampled_from([0, 15]))
+    start = dt.datetime.combine(day, dt.time(hour, minute, second))
+    freq = draw(st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]))
+    parts = [f"FREQ={freq}", f"INTERVAL={draw(st.integers(1, 4))}"]
+    weekday = _WEEKDAY_CODES[start.weekday()]
+    if draw(st.booleans()):
+        parts.append(f"WKST={draw(st.sampled_from(_WEEKDAY_CODES))}")
+    if freq == "WEEKLY" and draw(st.booleans()):
+        others = draw(st.lists(st.sampled_from(_WEEKDAY_CODES), max_size=3))
+        parts.append("BYDAY=" + ",".join(dict.fromkeys([weekday, *others])))
+    if freq == "MONTHLY":
+        shape = draw(st.sampled_from(["day", "nth", "last", "plain"]))
+        if shape == "day":
+            parts.append(f"BYMONTHDAY={start.day}")
+        elif shape == "nth":
+            parts.append(f"BYDAY={(start.day - 1) // 7 + 1}{weekday}")
+        elif shape == "last":
+            parts.append(f"BYDAY={weekday};BYSETPOS=-1,1,2,3,4")
+    if freq == "YEARLY" and draw(st.booleans()):
+        parts.append(f"BYMONTH={start.month};BYDAY={(start.day - 1) // 7 + 1}{weekday}")
+    if not all_day and draw(st.booleans()):
+        parts.append(f"BYHOUR={hour},{(hour + 12) % 24};BYMINUTE={start.minute}")
+    return ";".join(parts), start.replace(tzinfo=zone), zone_name, all_day
+
+
+_WEEKDAY_CODES = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    drawn=rules(),
+    years=st.integers(0, 60),
+    days=st.integers(0, 365),
+    length=st.integers(1, 90),
+)
+def test_a_window_far_from_the_start_holds_what_the_whole_walk_finds(
+    drawn: tuple[str, dt.datetime, str, bool], years: int, days: int, length: int
+) -> None:
+    """Expanding from the period before a window yields exactly the occurrences that walking
+    the rule from its first start yields there: every frequency, interval, week start, BY
+    list, all-day series and zones that change at midnight or by half an hour."""
+    rule, start, zone, all_day = drawn
+    try:
+        parsed = series(rule, start, HOUR if not all_day else DAY, all_day=all_day, timezone=zone)
+    except RecurrenceError:
+        assume(False)
+        return
+    after = start.astimezone(dt.UTC) + dt.timedelta(days=365 * years + days, hours=7)
+    before = after + dt.timedelta(days=length)
+    walked = [
+        parsed._aware(local)
+        for local in parsed.rule.between(parsed._local(after), parsed._local(before), inc=False)
+    ]
+
+    assert parsed.starts_between(after, before) == walked
+    assert [s for s, _ in parsed.occurrences(before, since=after)] == [
+        s for s in walked if s >= after
+    ]
+    assert all(parsed.contains(moment) for moment in walked[:3])
+    assert parsed.first_start_between(after, before) == (walked[0] if walked else None)
+
+
+def test_many_exdates_are_checked_at_once() -> None:
+    """500 skipped nights of a series running for years: each is recognized as a night of the
+    series, and one that is not is named."""
+    nightly = series("FREQ=DAILY", local(2000, 1, 1, 19))
+    counted = series("FREQ=DAILY;COUNT=3000", local(2000, 1, 1, 19))
+    nights = [local(2000, 1, 1, 19) + 7 * index * DAY for index in range(400)]
+    stray = local(2003, 5, 5, 18)
+
+    for parsed in (nightly, counted):
+        assert parsed.strays([*nights, stray]) == [stray]

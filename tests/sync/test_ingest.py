@@ -26,12 +26,14 @@ from federation.models import (
     Endorsement,
     Event,
     FederationObject,
+    Occurrence,
     Peer,
     QuarantinedObject,
     RemoteKey,
     Tombstone,
     utcnow,
 )
+from federation.services.occurrences import horizon_at
 from federation.sync import ingest as ingest_module
 from federation.sync.checks import Envelope, EnvelopeChecker
 from federation.sync.fetch import FetchError
@@ -391,6 +393,8 @@ def test_an_object_waiting_for_its_coalition_is_applied_once_the_coalition_arriv
         ({"kind": "riot"}, "kind"),
         ({"title": "x" * 501}, "title"),
         ({"location": {"latitude": "91", "longitude": "0"}}, "latitude"),
+        # A hostile peer's rule that would expand to every second of every day.
+        ({"rrule": "FREQ=DAILY;BYHOUR=12;BYMINUTE=0,1,2,3,4,5,6,7,8;BYSECOND=0"}, "a day"),
     ],
 )
 def test_invalid_data_is_refused_by_the_same_rules_as_local_actions(
@@ -411,6 +415,41 @@ def test_invalid_data_is_refused_by_the_same_rules_as_local_actions(
     [record] = quarantine(session)
     assert record.kind == "rejected"
     assert message in record.reason
+
+
+def test_pulled_actions_are_indexed_like_local_ones(
+    client: FlaskClient, make_ingest: Callable[..., Ingest], origins: Any, ids: Any
+):
+    """A peer's nightly series, stored in bulk, lists in windows from the index; its next
+    version, moved a week later, takes its index along (applied through the ORM)."""
+    mpls = origins[MPLS]
+    nightly = {"rrule": "FREQ=DAILY", "starts_at": "2027-01-23T19:00:00-06:00",
+               "ends_at": "2027-01-23T21:00:00-06:00"}  # fmt: skip
+    apply(
+        make_ingest(),
+        mpls.coalition(ids["coalition"]),
+        mpls.event(ids["event"], ids["coalition"], **nightly),
+    )
+    with client.application.app_context():
+        session = get_session()
+        indexed = session.scalars(
+            select(Occurrence.starts_at).where(Occurrence.event_id == ids["event"])
+        ).all()
+        reach = session.scalar(select(Event.indexed_until).where(Event.id == ids["event"]))
+    assert min(indexed) == dt.datetime(2027, 1, 24, 1, tzinfo=dt.UTC)
+    assert reach == horizon_at(utcnow())
+
+    def listed(day: int) -> list[str]:
+        start = dt.datetime(2027, 1, day, 12, tzinfo=dt.UTC)
+        query = {"from": start.isoformat(), "to": (start + dt.timedelta(days=1)).isoformat()}
+        return [e["id"] for e in client.get("/api/v1/events", query_string=query).json["items"]]
+
+    assert listed(24) == [str(ids["event"])]
+    moved = {**nightly, "starts_at": "2027-01-30T19:00:00-06:00",
+             "ends_at": "2027-01-30T21:00:00-06:00"}  # fmt: skip
+    apply(make_ingest(), mpls.event(ids["event"], ids["coalition"], version=2, **moved))
+    assert listed(24) == []
+    assert listed(30) == [str(ids["event"])]
 
 
 def test_a_flood_of_refusable_objects_keeps_only_the_newest_refusals(
