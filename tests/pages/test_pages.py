@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -14,9 +15,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from federation import i18n
 from federation.db import get_session
 from federation.demo import load_demo_data
 from federation.models import Campaign, Event
+from federation.services import pages as pages_service
 
 # Anchors users follow on purpose may leave the instance: the Google Calendar subscribe link
 # and links organizers wrote (an online meeting, a coalition's website). Nothing is *loaded*
@@ -136,6 +139,46 @@ def test_home_groups_by_day_and_filters(client: FlaskClient, demo: dict[str, Any
     assert "March from MacArthur Park" in only_la
     assert "March on the Capitol" not in only_la
     assert 'href="webcal://federation.test/feeds/all.ics?city=los-angeles"' in only_la
+
+
+def test_home_lists_the_next_occurrence_of_each_action_and_says_where_it_cuts(
+    client: FlaskClient,
+    make_coalition: Any,
+    make_event: Any,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A nightly series begun long ago shows tonight, between today's other actions; when the
+    list is cut, the page says so and links to the rest, which starts where it stopped."""
+    monkeypatch.setattr(pages_service, "PAGE_LIMIT", 3)
+    make_coalition()
+    today = dt.datetime.now(dt.UTC).date()
+
+    def at(days: int, hour: int) -> str:
+        return f"{today + dt.timedelta(days=days)}T{hour:02}:00:00+00:00"
+
+    make_event(title="Old nightly", starts_at="2016-03-01T01:00:00+00:00",
+               ends_at="2016-03-01T02:00:00+00:00", rrule="FREQ=DAILY")  # fmt: skip
+    for day in (2, 3, 4, 5):
+        make_event(title=f"Rally {day}", starts_at=at(day, 15), ends_at=at(day, 17))
+
+    first = client.get("/").get_data(as_text=True)
+    html5lib.HTMLParser(strict=True).parse(first)
+    assert re.findall(r">(Old nightly|Rally \d)</a>", first) == [
+        "Old nightly",
+        "Rally 2",
+        "Rally 3",
+    ]
+    assert "This list shows only the next 3 actions." in first
+    more = re.search(
+        r'<p class="more">.*?<a href="([^"]+)">Later actions, from ([^<]+)</a>', first, re.S
+    )
+    assert more, first
+    assert more.group(2) == i18n.format_day("en", today + dt.timedelta(days=4))
+    rest = client.get(more.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r">(Old nightly|Rally \d)</a>", rest) == ["Rally 4", "Old nightly", "Rally 5"]
+    assert "This list shows only" not in client.get("/?city=nowhere").get_data(as_text=True)
+    spanish = client.get("/?lang=es").get_data(as_text=True)
+    assert "Esta lista muestra solo las próximas 3 acciones." in spanish
 
 
 def json_ld(text: str) -> dict[str, Any]:
