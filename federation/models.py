@@ -178,8 +178,10 @@ class Event(Published, Base):
     # End of the last occurrence (NULL: the series never ends). Derived on every write so that
     # a date-window query can discard most events in SQL before expanding any rule.
     series_ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
-    # Every occurrence starting before this is in the occurrence index (9999-12-31: all of
-    # them; NULL: not indexed yet). Kept by federation.services.occurrences, never signed.
+    # What of it the occurrence index holds (federation.services.occurrences): every
+    # occurrence ending after `indexed_from` (NULL: all of them) and starting before
+    # `indexed_until` (9999-12-31: all; NULL: not indexed yet). Local state, never signed.
+    indexed_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     indexed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     location_name: Mapped[str | None] = mapped_column(String(300))
     location_address: Mapped[str | None] = mapped_column(String(500))
@@ -286,6 +288,7 @@ class EventRow:
     longitude: float | None = None
     online_url: str | None = None
     language: str | None = None
+    indexed_from: dt.datetime | None = None
     indexed_until: dt.datetime | None = None
 
     @property

@@ -53,7 +53,8 @@ class Series:
     interval: int
     wkst: int
     counted: bool
-    explicit: str  # the rule with every default part written out (see the class docstring)
+    explicit: rrule  # the rule with every default part written out (see the class docstring)
+    per_day: int  # the most occurrences one day can hold
 
     def _local(self, moment: dt.datetime) -> dt.datetime:
         local = moment.astimezone(self.zone)
@@ -75,9 +76,8 @@ class Series:
         begin = _period_start(self, local) if local > self.start else None
         if begin is None:
             return self.rule
-        rule = rrulestr(self.explicit, dtstart=begin, forceset=False, unfold=False)
-        assert isinstance(rule, rrule)  # the same text parsed as one rule in parse_series
-        return rule
+        # Every part is explicit, so none is derived again from the new start.
+        return self.explicit.replace(dtstart=begin)
 
     def contains(self, moment: dt.datetime) -> bool:
         local = self._local(moment)
@@ -306,11 +306,13 @@ def parse_series(
             f"the rule yields {per_day} occurrences a day (BYHOUR x BYMINUTE x BYSECOND); "
             f"at most {MAX_PER_DAY}"
         )
-    explicit = _explicit(parts, series_start)
     try:
-        rrulestr(explicit, dtstart=series_start, forceset=False, unfold=False)
+        explicit = rrulestr(
+            _explicit(parts, series_start), dtstart=series_start, forceset=False, unfold=False
+        )
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise RecurrenceError(f"not a valid RRULE: {exc}") from exc
+    assert isinstance(explicit, rrule)
     series = Series(
         rule=rule,
         zone=zone,
@@ -323,6 +325,7 @@ def parse_series(
         wkst=_WEEKDAYS.index(parts.get("WKST", "MO")),
         counted="COUNT" in parts,
         explicit=explicit,
+        per_day=per_day,
     )
     # RFC 5545 leaves a series whose DTSTART is not itself an occurrence undefined, and
     # clients do disagree on it: refuse it rather than show different dates in each.

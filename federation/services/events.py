@@ -257,7 +257,8 @@ def filter_events(filters: EventFilters, query: AnySelect | None = None) -> AnyS
         )
     if filters.ends_after and filters.starts_before:
         # A window: the occurrence index, plus the few actions it does not cover that far.
-        query = query.where(occurrences.in_window(filters.ends_after, filters.starts_before))
+        window = occurrences.in_window(filters.ends_after, filters.starts_before)
+        query = query.join(window, window.c.event_id == Event.id)
     elif filters.starts_before:
         query = query.where(Event.starts_at < filters.starts_before)
     elif filters.ends_after:
@@ -282,7 +283,7 @@ def occurs_within(
             not event.rrule
             or occurrences.first_overlapping(event, start, starts_before) is not None
         )
-    if occurrences.covered(event, starts_before):
+    if occurrences.covered(event, ends_after, starts_before):
         return True
     return occurrences.first_overlapping(event, ends_after, starts_before) is not None
 

@@ -7,12 +7,14 @@ steps in every window, and the filter (`series_ends_at IS NULL OR series_ends_at
 kept every open-ended series and could not use the start-time index. Instead, each action's
 occurrences are written, at write and ingest time, as rows of `event_occurrences`:
 
-- Up to a horizon: an open-ended series (or one that runs past the horizon) is indexed up
-  to HORIZON ahead of the time it was written, and `extend_index` (run by the sync worker, or
-  `flask federation index-occurrences`) moves the horizon on. `Event.indexed_until` says how
-  far each action is indexed; an occurrence starting later is found by expanding the rule
-  from the window (Series.rule_near), so a query past the horizon is still right, only
-  slower. NULL means not indexed at all (a database upgraded by plain `alembic upgrade`).
+- Within a span around now: a series is indexed from PAST before the time it is written (or
+  its first start, if later) to HORIZON after it, and `extend_index` (run by the sync worker,
+  or `flask federation index-occurrences`) moves the horizon on. `Event.indexed_from` and
+  `indexed_until` say what each action's rows cover; an occurrence outside (older history,
+  the far future) is found by expanding the rule from the window (Series.rule_near), so a
+  query there is still right, only slower. A single action is indexed whole, wherever it is.
+  `indexed_until` NULL means not indexed at all (a database upgraded by plain `alembic
+  upgrade`, until `flask db upgrade` or the worker indexes it).
 - In day-long segments: one row per day of an occurrence (`segment_start` = its start, +1 day,
   +2 days... while before its end). Every occurrence overlapping [from, to) then has a row with
   `segment_start` in (from - 1 day, to), so the window is one range scan of an ordinary
@@ -22,12 +24,25 @@ occurrences are written, at write and ingest time, as rows of `event_occurrences
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, union, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,23 +50,25 @@ from federation.bulk import insert_rows
 from federation.models import Event, EventRow, Occurrence, utcnow
 from federation.recurrence import LATEST_START, RecurrenceError, Series, parse_series
 
-# How far ahead of its writing an open-ended series is indexed, and how close the horizon may
-# come before extend_index moves it on: windows within the next year never expand a rule.
+# The span of a series that is indexed, around the time it is written: windows from a month
+# back (what feeds show of the past) to a year ahead never expand a rule. extend_index moves
+# the horizon on once it is closer than EXTEND_WITHIN.
+PAST = dt.timedelta(days=31)
 HORIZON = dt.timedelta(days=400)
 EXTEND_WITHIN = dt.timedelta(days=370)
 SEGMENT = dt.timedelta(days=1)
-# The rows one action may need up to the horizon: ten years of a nightly series, or a
-# 54-year occurrence. More is refused when written (see `index_size_error`), and an older
-# row that needs more is indexed this far and expanded beyond.
+# The rows one action may need in its span: a single occurrence of 55 years, or a series of
+# occurrences lasting weeks each. More is refused when written (see `index_size_error`); an
+# action stored by an older release that needs more is indexed this far, expanded beyond.
 MAX_INDEX_ROWS = 20_000
-# `indexed_until` of an action whose every occurrence is indexed.
+# `indexed_until` of an action whose every occurrence (from `indexed_from`) is indexed.
 INDEXED_FOREVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 _OCCURRENCES = cast(Table, Occurrence.__table__)
 _EVENTS = cast(Table, Event.__table__)
 _NO_ID = uuid.UUID(int=0)
 # Actions extended per transaction by keep_index.
 _BATCH = 200
-# Rows inserted per statement (SQLite caps a statement's bound parameters).
+# Rows deleted or updated per statement (SQLite caps a statement's bound parameters).
 _CHUNK = 500
 
 
@@ -90,11 +107,14 @@ class Schedule:
     id: uuid.UUID = _NO_ID
 
 
+def _day(moment: dt.datetime) -> dt.datetime:
+    return dt.datetime.combine(moment.astimezone(dt.UTC).date(), dt.time(), dt.UTC)
+
+
 def horizon_at(now: dt.datetime) -> dt.datetime:
-    """How far an action written at `now` is indexed: HORIZON ahead, at a UTC midnight (so
-    that the actions written on one day share it)."""
-    day = (now.astimezone(dt.UTC) + HORIZON).date()
-    return min(dt.datetime.combine(day, dt.time(), dt.UTC), LATEST_START)
+    """How far ahead an action written at `now` is indexed (a UTC midnight, so that actions
+    written on one day share it)."""
+    return min(_day(now + HORIZON), LATEST_START)
 
 
 def series_of(event: Indexable) -> Series | None:
@@ -103,13 +123,18 @@ def series_of(event: Indexable) -> Series | None:
     never an error, never a long expansion)."""
     if not event.rrule:
         return None
+    return _series(event.rrule, event.starts_at, event.ends_at, event.timezone, event.all_day)
+
+
+@functools.lru_cache(maxsize=1024)
+def _series(
+    rule: str, starts_at: dt.datetime, ends_at: dt.datetime, zone: str, all_day: bool
+) -> Series | None:
+    # Cached: a page shows the same few series again and again, and parsing one costs more
+    # than expanding it near a window.
     try:
         return parse_series(
-            event.rrule,
-            starts_at=event.starts_at,
-            ends_at=event.ends_at,
-            timezone=event.timezone,
-            all_day=event.all_day,
+            rule, starts_at=starts_at, ends_at=ends_at, timezone=zone, all_day=all_day
         )
     except RecurrenceError:
         return None
@@ -117,11 +142,31 @@ def series_of(event: Indexable) -> Series | None:
 
 @dataclass(frozen=True)
 class IndexEntries:
-    """The rows an action needs in the index from some start on, and how far they reach."""
+    """The rows an action needs in the index, and the span they cover."""
 
     rows: list[dict[str, Any]]
+    indexed_from: dt.datetime | None  # every occurrence ending after it; None: all
     indexed_until: dt.datetime
-    complete: bool  # False: cut at MAX_INDEX_ROWS before the horizon
+    complete: bool  # False: cut at MAX_INDEX_ROWS before the span's end
+
+
+def _occurrences(
+    event: Indexable, *, now: dt.datetime, since: dt.datetime | None
+) -> tuple[Iterable[tuple[dt.datetime, dt.datetime]], dt.datetime | None, dt.datetime]:
+    """The action's occurrences in its span (from `since`, when extending it), the span's
+    start (None: the first occurrence; else every occurrence ending after it) and its end."""
+    until = horizon_at(now)
+    series = series_of(event)
+    if series is None:
+        return ([(event.starts_at, event.ends_at)] if since is None else []), None, INDEXED_FOREVER
+    last_start = event.series_ends_at - series.duration if event.series_ends_at else None
+    reach = INDEXED_FOREVER if last_start is not None and last_start < until else until
+    if since is not None:
+        return series.occurrences(until, since=since, excluding=event.exdates), since, reach
+    start = _day(now - PAST) if event.starts_at < _day(now - PAST) else None
+    # From the span's start, every occurrence *ending* after it (an older one still running).
+    first = start - series.duration if start is not None else None
+    return series.occurrences(until, since=first, excluding=event.exdates), start, reach
 
 
 def _segments(
@@ -152,71 +197,87 @@ def index_entries(
     since: dt.datetime | None = None,
     limit: int = MAX_INDEX_ROWS,
 ) -> IndexEntries:
-    """The rows of the action's occurrences starting in [since, its horizon) (from its first
-    start when `since` is None), at most `limit` of them."""
-    until = horizon_at(now)
-    series = series_of(event)
-    occurrences: Iterable[tuple[dt.datetime, dt.datetime]]
-    if series is None:
-        occurrences = [(event.starts_at, event.ends_at)] if since is None else []
-        reach = INDEXED_FOREVER
-    else:
-        occurrences = series.occurrences(until, since=since, excluding=event.exdates)
-        last_start = event.series_ends_at - series.duration if event.series_ends_at else None
-        reach = INDEXED_FOREVER if last_start is not None and last_start < until else until
+    """The rows of the action's occurrences in its span (from `since` when extending it), at
+    most `limit` of them."""
+    occurrences, start, reach = _occurrences(event, now=now, since=since)
     rows: list[dict[str, Any]] = []
     for item in _segments(event.id, occurrences, limit):
         if isinstance(item, dt.datetime):
-            return IndexEntries(rows, indexed_until=item, complete=False)
+            return IndexEntries(rows, indexed_from=start, indexed_until=item, complete=False)
         rows.append(item)
-    return IndexEntries(rows, indexed_until=reach, complete=True)
+    return IndexEntries(rows, indexed_from=start, indexed_until=reach, complete=True)
 
 
 def index_size_error(event: Indexable, *, now: dt.datetime) -> str | None:
-    """Why the action cannot be indexed whole up to its horizon, or None: a bound on what one
+    """Why the action cannot be indexed whole over its span, or None: a bound on what one
     write may cost every later query."""
-    entries = index_entries(event, now=now)
-    if entries.complete:
+    rows_each = -(-(event.ends_at - event.starts_at) // SEGMENT)
+    series = series_of(event)
+    if series is not None:
+        # Most series are far from the bound: count them only when a day-by-day bound says
+        # they might reach it.
+        first = max(event.starts_at, _day(now - PAST)) - series.duration
+        days = (horizon_at(now) - first) // SEGMENT + 1
+        if days * series.per_day * rows_each > MAX_INDEX_ROWS:
+            occurrences, _, _ = _occurrences(event, now=now, since=None)
+            rows = 0
+            for start, end in occurrences:
+                rows += -(-(end - start) // SEGMENT)
+                if rows > MAX_INDEX_ROWS:
+                    break
+            rows_each = rows
+    if rows_each <= MAX_INDEX_ROWS:
         return None
     return (
-        f"Needs more than {MAX_INDEX_ROWS} day-long entries up to "
-        f"{horizon_at(now):%Y-%m-%d} (an entry per day of each occurrence): "
-        "fewer or shorter occurrences, or a later start."
+        f"Needs more than {MAX_INDEX_ROWS} day-long entries in the occurrence index (one per "
+        f"day of each occurrence, until {horizon_at(now):%Y-%m-%d}): make the occurrences "
+        "fewer or shorter."
     )
 
 
+def _record(
+    session: Session, spans: dict[tuple[dt.datetime | None, dt.datetime], list[Any]]
+) -> None:
+    """Store the span each action is indexed over (Core statements, which leave versions
+    alone), and show it on the ORM objects without making them dirty."""
+    for (start, until), chosen in spans.items():
+        for offset in range(0, len(chosen), _CHUNK):
+            ids = [event.id for event in chosen[offset : offset + _CHUNK]]
+            session.execute(
+                update(_EVENTS)
+                .where(_EVENTS.c.id.in_(ids))
+                .values(indexed_from=start, indexed_until=until)
+            )
+        for event in chosen:
+            if isinstance(event, Event):
+                set_committed_value(event, "indexed_from", start)
+                set_committed_value(event, "indexed_until", until)
+
+
 def reindex(session: Session, events: Sequence[Event], *, now: dt.datetime) -> None:
-    """Replace the index rows of `events` (already in the database) and record how far each
-    reaches. Core statements only: this runs inside flushes, and must not touch versions."""
+    """Replace the index rows of `events` (already in the database). Runs inside flushes."""
     if not events:
         return
     ids = [event.id for event in events]
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for offset in range(0, len(ids), _CHUNK):
+        chunk = ids[offset : offset + _CHUNK]
         session.execute(delete(_OCCURRENCES).where(_OCCURRENCES.c.event_id.in_(chunk)))
     rows: list[dict[str, Any]] = []
-    reach: dict[dt.datetime, list[Event]] = {}
+    spans: dict[tuple[dt.datetime | None, dt.datetime], list[Any]] = {}
     for event in events:
         entries = index_entries(event, now=now)
         rows += entries.rows
-        reach.setdefault(entries.indexed_until, []).append(event)
+        spans.setdefault((entries.indexed_from, entries.indexed_until), []).append(event)
     insert_rows(session, _OCCURRENCES, rows)
-    table = _EVENTS
-    for until, chosen in reach.items():
-        for start in range(0, len(chosen), _CHUNK):
-            chunk = [event.id for event in chosen[start : start + _CHUNK]]
-            session.execute(update(table).where(table.c.id.in_(chunk)).values(indexed_until=until))
-        for event in chosen:
-            # What the row now holds, without making the object dirty.
-            set_committed_value(event, "indexed_until", until)
+    _record(session, spans)
 
 
 def index_new(rows: Sequence[EventRow], *, now: dt.datetime) -> list[dict[str, Any]]:
-    """The index rows of actions about to be inserted in bulk; sets how far each reaches."""
+    """The index rows of actions about to be inserted in bulk; sets the span of each."""
     entries: list[dict[str, Any]] = []
     for row in rows:
         indexed = index_entries(row, now=now)
-        row.indexed_until = indexed.indexed_until
+        row.indexed_from, row.indexed_until = indexed.indexed_from, indexed.indexed_until
         entries += indexed.rows
     return entries
 
@@ -227,29 +288,26 @@ def extend_index(session: Session, *, now: dt.datetime | None = None, batch: int
     commits between calls; the rows are locked (PostgreSQL), so a concurrent edit that
     re-indexes one waits, or is waited for, and neither indexes a rule the other replaced."""
     now = now or utcnow()
-    target = horizon_at(now)
-    due = select(Event).where(
-        or_(Event.indexed_until.is_(None), Event.indexed_until < target - (HORIZON - EXTEND_WITHIN))
-    )
+    soon = horizon_at(now) - (HORIZON - EXTEND_WITHIN)
+    due = select(Event).where(or_(Event.indexed_until.is_(None), Event.indexed_until < soon))
     due = due.order_by(Event.indexed_until.is_not(None), Event.indexed_until).limit(batch)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(of=Event, skip_locked=True)
-    events = list(session.scalars(due).unique())
+    events = list(session.scalars(due))
     rows: list[dict[str, Any]] = []
+    spans: dict[tuple[dt.datetime | None, dt.datetime], list[Any]] = {}
     for event in events:
         if event.indexed_until is None:
-            entries = index_entries(event, now=now)
             session.execute(delete(_OCCURRENCES).where(_OCCURRENCES.c.event_id == event.id))
+            entries = index_entries(event, now=now)
+            start = entries.indexed_from
         else:
             entries = index_entries(event, now=now, since=event.indexed_until)
+            start = event.indexed_from
         rows += entries.rows
-        session.execute(
-            update(_EVENTS)
-            .where(_EVENTS.c.id == event.id)
-            .values(indexed_until=entries.indexed_until)
-        )
-        set_committed_value(event, "indexed_until", entries.indexed_until)
+        spans.setdefault((start, entries.indexed_until), []).append(event)
     insert_rows(session, _OCCURRENCES, rows)
+    _record(session, spans)
     return len(events)
 
 
@@ -279,27 +337,35 @@ def overlapping(start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
 
 
 def not_indexed_within(start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
-    """Actions that may have an occurrence overlapping [start, end) that the index does not
-    hold (it starts past the action's horizon, or the action is not indexed): these few are
-    expanded (see `expand_within`)."""
+    """Actions that may have an occurrence overlapping [start, end) that their rows do not
+    cover (indexed too short a span, or not at all), which are expanded instead: none, for a
+    window within a year of now."""
     return and_(
-        or_(Event.indexed_until.is_(None), Event.indexed_until < end),
+        or_(
+            Event.indexed_until.is_(None),
+            Event.indexed_until < end,
+            Event.indexed_from > start,
+        ),
         Event.starts_at < end,
         or_(Event.series_ends_at.is_(None), Event.series_ends_at > start),
     )
 
 
-def in_window(start: dt.datetime, end: dt.datetime) -> ColumnElement[bool]:
-    """Actions with an occurrence overlapping [start, end): found in the index, or among the
-    few it does not cover whole (which the caller checks with `expand_within`)."""
+def in_window(start: dt.datetime, end: dt.datetime) -> CTE:
+    """The ids (`event_id`) of actions with an occurrence overlapping [start, end), found in
+    the index, or among the few whose rows do not cover it (which the caller checks with
+    `covered`). Materialized: computed once from the index's range, then joined, rather than
+    probed once per action a filter keeps (what planners choose for a coalition's actions)."""
     hits = select(Occurrence.event_id).where(overlapping(start, end))
-    rest = select(Event.id).where(not_indexed_within(start, end))
-    return Event.id.in_(union(hits, rest))
+    rest = select(Event.id.label("event_id")).where(not_indexed_within(start, end))
+    return union(hits, rest).cte("in_window").prefix_with("MATERIALIZED")
 
 
-def covered(event: Event, end: dt.datetime) -> bool:
-    """Whether the index holds every occurrence of `event` starting before `end`."""
-    return event.indexed_until is not None and event.indexed_until >= end
+def covered(event: Event, start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether the index holds every occurrence of `event` that overlaps [start, end)."""
+    if event.indexed_until is None or event.indexed_until < end:
+        return False
+    return event.indexed_from is None or event.indexed_from <= start
 
 
 def first_overlapping(
@@ -326,18 +392,24 @@ def next_starts(
     limit: int,
 ) -> list[tuple[uuid.UUID, dt.datetime]]:
     """(event id, start of its first occurrence overlapping [start, end)) of the actions that
-    `query` (a select of Event ids with filters) keeps, soonest first, at most `limit`."""
-    first = func.min(Occurrence.starts_at)
-    indexed = (
-        select(Occurrence.event_id, first)
-        .where(overlapping(start, end), Occurrence.event_id.in_(query))
+    `query` (a select of Event ids, with filters) keeps, soonest first, at most `limit`."""
+    hits = (
+        select(Occurrence.event_id, func.min(Occurrence.starts_at).label("first"))
+        .where(overlapping(start, end))
         .group_by(Occurrence.event_id)
-        .order_by(first, Occurrence.event_id)
+        .cte("hits")
+        .prefix_with("MATERIALIZED")  # see in_window
+    )
+    kept = query.subquery()
+    indexed = (
+        select(hits.c.event_id, hits.c.first)
+        .join(kept, kept.c.id == hits.c.event_id)
+        .order_by(hits.c.first, hits.c.event_id)
         .limit(limit)
     )
     found = {event_id: moment for event_id, moment in session.execute(indexed).all()}
     rest = query.where(not_indexed_within(start, end))
-    for event in session.scalars(select(Event).where(Event.id.in_(rest))).unique():
+    for event in session.scalars(select(Event).where(Event.id.in_(rest))):
         hit = first_overlapping(event, start, end)
         if hit is not None and (event.id not in found or hit[0] < found[event.id]):
             found[event.id] = hit[0]

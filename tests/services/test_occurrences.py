@@ -21,9 +21,19 @@ from sqlalchemy import delete, func, select, update
 from federation.db import get_session
 from federation.models import Event, Occurrence, utcnow
 from federation.services import occurrences
-from federation.services.occurrences import HORIZON, INDEXED_FOREVER, MAX_INDEX_ROWS, horizon_at
+from federation.services.occurrences import (
+    HORIZON,
+    INDEXED_FOREVER,
+    MAX_INDEX_ROWS,
+    PAST,
+    horizon_at,
+)
 
 DAY = dt.timedelta(days=1)
+
+
+def day(moment: dt.datetime) -> dt.datetime:
+    return dt.datetime.combine(moment.date(), dt.time(), dt.UTC)
 
 
 def iso(moment: dt.datetime) -> str:
@@ -38,8 +48,10 @@ def listed(client: FlaskClient, start: dt.datetime, end: dt.datetime) -> set[str
     return {item["title"] for item in response.json["items"]}
 
 
-def index_of(app: Flask, event_id: str) -> tuple[list[dt.datetime], dt.datetime | None]:
-    """The starts of the event's index rows (once per occurrence) and how far it reaches."""
+def index_of(
+    app: Flask, event_id: str
+) -> tuple[list[dt.datetime], tuple[dt.datetime | None, dt.datetime | None]]:
+    """The starts of the event's index rows (once per occurrence) and the span they cover."""
     with app.app_context():
         session = get_session()
         starts = session.scalars(
@@ -48,8 +60,10 @@ def index_of(app: Flask, event_id: str) -> tuple[list[dt.datetime], dt.datetime 
             .distinct()
             .order_by(Occurrence.starts_at)
         ).all()
-        reach = session.scalar(select(Event.indexed_until).where(Event.id == uuid.UUID(event_id)))
-        return list(starts), reach
+        span = session.execute(
+            select(Event.indexed_from, Event.indexed_until).where(Event.id == uuid.UUID(event_id))
+        ).one_or_none()
+        return list(starts), (span[0], span[1]) if span else (None, None)
 
 
 def nightly_since(start: dt.datetime, **extra: Any) -> dict[str, Any]:
@@ -72,29 +86,36 @@ def mpls(make_coalition: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     return make_coalition()
 
 
-def test_an_open_ended_series_is_indexed_to_its_horizon_and_found_beyond_it(
+def test_an_open_ended_series_is_indexed_around_now_and_found_far_from_it(
     app: Flask, client: FlaskClient, mpls: Any, make_event: Callable[..., dict[str, Any]]
 ):
-    """A nightly series started years ago: indexed from its first night to a year ahead, and
-    a window past that (expanded from the window, not from 2015) still lists it."""
+    """A nightly series started years ago is indexed from a year back to a year ahead; its
+    first nights, and nights decades ahead, are still listed (expanded from the window, not
+    from 2015)."""
     now = utcnow()
     event = make_event(**nightly_since(dt.datetime(2015, 3, 2, tzinfo=dt.UTC)))
 
-    starts, reach = index_of(app, event["id"])
-    assert reach == horizon_at(now)
-    assert starts[0] == dt.datetime(2015, 3, 2, 1, tzinfo=dt.UTC)  # 19:00 at UTC-6
-    assert starts[-1] > reach - 2 * DAY
+    starts, span = index_of(app, event["id"])
+    assert span == (day(now - PAST), horizon_at(now))
+    assert day(now - PAST) - DAY < starts[0] <= day(now - PAST) + DAY
+    assert horizon_at(now) - 2 * DAY < starts[-1] < horizon_at(now)
     assert len(starts) == (starts[-1] - starts[0]) // DAY + 1
 
-    for window_start in (now, now + HORIZON + 30 * DAY, dt.datetime(2150, 6, 1, tzinfo=dt.UTC)):
+    first_night = dt.datetime(2015, 3, 2, 1, tzinfo=dt.UTC)  # 19:00 at UTC-6
+    for window_start in (
+        first_night,
+        dt.datetime(2019, 7, 1, tzinfo=dt.UTC),
+        now,
+        now + HORIZON + 30 * DAY,
+        dt.datetime(2150, 6, 1, tzinfo=dt.UTC),
+    ):
         assert listed(client, window_start, window_start + DAY) == {"Nightly noise demo"}
+    assert listed(client, first_night - 2 * DAY, first_night) == set()
     # The evening's demonstration ends at 03:00 UTC: a window opening at 02:00 still has it.
-    evening = dt.datetime(2031, 5, 5, 2, tzinfo=dt.UTC)
-    assert listed(client, evening, evening + dt.timedelta(minutes=30)) == {"Nightly noise demo"}
-    assert (
-        listed(client, evening + dt.timedelta(hours=1), evening + 3 * dt.timedelta(hours=1))
-        == set()
-    )
+    for evening in (dt.datetime(2017, 5, 5, 2, tzinfo=dt.UTC), now.replace(hour=2) + DAY):
+        assert listed(client, evening, evening + dt.timedelta(minutes=30)) == {"Nightly noise demo"}
+        later = evening + dt.timedelta(hours=1)
+        assert listed(client, later, later + dt.timedelta(hours=1)) == set()
 
 
 def test_a_window_is_answered_by_the_index(
@@ -122,7 +143,7 @@ def test_a_window_is_answered_by_the_index(
         assert listed(client, *window) == {"Nightly noise demo"}
         assert occurrences.extend_index(get_session()) == 1
         get_session().commit()
-    assert index_of(app, event["id"])[1] == horizon_at(utcnow())
+    assert index_of(app, event["id"])[1] == (None, horizon_at(utcnow()))
     assert listed(client, *window) == {"Nightly noise demo"}
 
 
@@ -143,14 +164,14 @@ def test_single_and_bounded_actions_are_indexed_whole(
         rrule="FREQ=WEEKLY;COUNT=4",
         exdates=["2027-03-13T07:00:00-06:00"],
     )
-    assert index_of(app, occupation["id"])[1] == INDEXED_FOREVER
+    assert index_of(app, occupation["id"])[1] == (None, INDEXED_FOREVER)
     with app.app_context():
         segments = get_session().scalar(
             select(func.count()).where(Occurrence.event_id == uuid.UUID(occupation["id"]))
         )
     assert segments == 3
-    starts, reach = index_of(app, weekly["id"])
-    assert reach == INDEXED_FOREVER
+    starts, span = index_of(app, weekly["id"])
+    assert span == (None, INDEXED_FOREVER)
     # Chicago moves to UTC-5 on March 14: 07:00 stays 07:00.
     assert starts == [
         dt.datetime(2027, 3, 6, 13, tzinfo=dt.UTC),
@@ -194,7 +215,7 @@ def test_rescheduling_moves_the_index_and_deleting_empties_it(
     assert listed(client, *march) == {"Rally at noon"}
 
     assert client.delete(f"/api/v1/events/{event['id']}", headers=admin).status_code == 204
-    assert index_of(app, event["id"]) == ([], None)
+    assert index_of(app, event["id"]) == ([], (None, None))
 
 
 def test_extending_moves_the_horizon_of_open_ended_series_only(
@@ -210,33 +231,35 @@ def test_extending_moves_the_horizon_of_open_ended_series_only(
         assert occurrences.extend_index(session, now=utcnow()) == 0  # nothing due yet
         assert occurrences.extend_index(session, now=later) == 1
         session.commit()
-    starts, reach = index_of(app, series["id"])
-    assert reach == horizon_at(later)
+    starts, span = index_of(app, series["id"])
+    assert span == (None, horizon_at(later))
     assert len(starts) == len(set(starts))  # extended, not indexed twice
     assert starts[-1] > horizon_at(later) - 2 * DAY
-    assert index_of(app, single["id"])[1] == INDEXED_FOREVER
+    assert index_of(app, single["id"])[1] == (None, INDEXED_FOREVER)
 
 
 def test_what_an_action_would_cost_the_index_is_bounded(
     client: FlaskClient, admin: dict[str, str], mpls: Any
 ):
-    """Eight shifts a day since 2019 need more rows than one action may have; so does an
-    action lasting sixty years. Both are refused on the field that causes it."""
+    """Nightly occurrences that each last two months, or an action lasting sixty years, need
+    more rows than one action may have: refused on the field that causes it. Eight shifts a
+    day since 2019 are fine (they are indexed from a month back only)."""
+    events = "/api/v1/coalitions/minneapolis/events"
     shifts = nightly_since(
         dt.datetime(2019, 1, 1, tzinfo=dt.UTC), rrule="FREQ=DAILY;BYHOUR=1,4,7,10,13,16,19,22"
     )
     shifts["starts_at"] = "2019-01-01T01:00:00-06:00"
     shifts["ends_at"] = "2019-01-01T02:00:00-06:00"
-    refused = client.post("/api/v1/coalitions/minneapolis/events", json=shifts, headers=admin)
+    accepted = client.post(events, json=shifts, headers=admin)
+    assert accepted.status_code == 201, accepted.json
+
+    monthlong = nightly_since(utcnow() - 350 * DAY)
+    monthlong["ends_at"] = iso(dt.datetime.fromisoformat(monthlong["starts_at"]) + 60 * DAY)
+    refused = client.post(events, json=monthlong, headers=admin)
     assert refused.status_code == 422
     assert str(MAX_INDEX_ROWS) in refused.json["errors"]["json"]["rrule"][0]
-
-    # The same shifts from last month are fine.
-    recent = utcnow() - 30 * DAY
-    shifts["starts_at"] = f"{recent:%Y-%m-%d}T01:00:00-06:00"
-    shifts["ends_at"] = f"{recent:%Y-%m-%d}T02:00:00-06:00"
-    accepted = client.post("/api/v1/coalitions/minneapolis/events", json=shifts, headers=admin)
-    assert accepted.status_code == 201, accepted.json
+    monthlong["rrule"] = "FREQ=MONTHLY;INTERVAL=2"  # one every other month is fine
+    assert client.post(events, json=monthlong, headers=admin).status_code == 201
 
     lifetime = {
         "title": "Boycott",
@@ -244,11 +267,11 @@ def test_what_an_action_would_cost_the_index_is_bounded(
         "starts_at": "2027-01-01T00:00:00Z",
         "ends_at": "2087-01-01T00:00:00Z",
     }
-    refused = client.post("/api/v1/coalitions/minneapolis/events", json=lifetime, headers=admin)
+    refused = client.post(events, json=lifetime, headers=admin)
     assert refused.status_code == 422
-    assert "ends_at" in refused.json["errors"]["json"]
+    assert str(MAX_INDEX_ROWS) in refused.json["errors"]["json"]["ends_at"][0]
     lifetime["ends_at"] = "2028-01-01T00:00:00Z"  # a year-long boycott is one action
-    accepted = client.post("/api/v1/coalitions/minneapolis/events", json=lifetime, headers=admin)
+    accepted = client.post(events, json=lifetime, headers=admin)
     assert accepted.status_code == 201, accepted.json
 
 
@@ -285,4 +308,4 @@ def test_a_rule_stored_by_an_older_release_is_shown_once_and_never_expanded(
     with app.app_context():
         assert occurrences.extend_index(get_session()) == 1
         get_session().commit()
-    assert index_of(app, event["id"]) == ([first], INDEXED_FOREVER)
+    assert index_of(app, event["id"]) == ([first], (None, INDEXED_FOREVER))

@@ -45,13 +45,17 @@ def upgrade() -> None:
         unique=False,
     )
     with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("indexed_from", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("indexed_until", sa.DateTime(timezone=True), nullable=True))
+        batch.create_index(batch.f("ix_events_indexed_from"), ["indexed_from"], unique=False)
         batch.create_index(batch.f("ix_events_indexed_until"), ["indexed_until"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("events") as batch:
         batch.drop_index(batch.f("ix_events_indexed_until"))
+        batch.drop_index(batch.f("ix_events_indexed_from"))
         batch.drop_column("indexed_until")
+        batch.drop_column("indexed_from")
     op.drop_index("ix_event_occurrences_window", table_name="event_occurrences")
     op.drop_table("event_occurrences")
