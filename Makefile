@@ -6,7 +6,8 @@ PORT ?= 5000
 STAMP := $(VENV)/.installed
 export FEDERATION_DATABASE_URL ?= sqlite:///$(CURDIR)/instance/federation.db
 
-.PHONY: run test test-sqlite test-postgresql lint format openapi bench bench-federation clean
+.PHONY: run test test-sqlite test-postgresql lint format openapi bench bench-recurrence bench-scale \
+	bench-federation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,9 +58,18 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/feeds.py
 
+BENCH_POSTGRESQL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+# Windows on old and new series, the home page with 1,000 series, 500 exdates (SQLite, ~2 min).
+bench-recurrence: $(STAMP)
+	$(BIN)/python bench/recurrence.py
+
+# The same requests with and without a million past actions (PostgreSQL, ~3 min).
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py --server $(BENCH_POSTGRESQL)
+
 # Two instances pulling 50,000 events over HTTP: needs a PostgreSQL server on which it may create
 # (and drop) databases, and a few minutes; hence not part of `make bench`.
-BENCH_POSTGRESQL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 bench-federation: $(STAMP)
 	$(BIN)/python bench/federation_sync.py --server $(BENCH_POSTGRESQL)
 
