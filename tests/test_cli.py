@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 from servers import environment, flask, free_port, gunicorn
+from sqlalchemy import delete, func, select, update
+
+from federation import create_app
+from federation.db import get_database, get_session
+from federation.models import Event, Occurrence
+from federation.services.auth import Actor
+from federation.services.coalitions import create_coalition
+from federation.services.events import publish_event
 
 
 def _env(url: str, **extra: str) -> dict[str, str]:
@@ -96,3 +106,45 @@ def test_revoked_token_stops_working(migrated_url: str, served: str):
         timeout=5,
     )
     assert denied.status_code == 401
+
+
+def test_db_upgrade_and_the_index_command_index_what_is_not_indexed(migrated_url: str):
+    """An action an older release stored (no index rows) is indexed by `db upgrade`, as an
+    operator runs it after every upgrade, and `federation index-occurrences` does the same."""
+    app = create_app({"FEDERATION_DATABASE_URL": migrated_url})
+    admin = Actor(token_id=uuid.uuid4(), coalition_id=None)
+    with app.app_context():
+        session = get_session()
+        coalition = create_coalition(
+            session,
+            admin,
+            {"slug": "mpls", "name": "Twin Cities", "city": "Minneapolis",
+             "city_slug": "minneapolis", "timezone": "America/Chicago"},
+            origin="http://127.0.0.1:5000",
+        )  # fmt: skip
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        data = {"title": "Nightly", "kind": "noise_demo", "starts_at": start,
+                "ends_at": start + dt.timedelta(hours=1), "rrule": "FREQ=DAILY"}  # fmt: skip
+        event = publish_event(session, admin, coalition, data, origin="http://127.0.0.1:5000")
+        session.commit()
+
+        def forget() -> None:
+            session.execute(delete(Occurrence).where(Occurrence.event_id == event.id))
+            session.execute(update(Event).where(Event.id == event.id).values(indexed_until=None))
+            session.commit()
+
+        def indexed() -> int:
+            session.rollback()
+            count = select(func.count()).where(Occurrence.event_id == event.id)
+            return int(session.scalar(count) or 0)
+
+        forget()
+        assert indexed() == 0
+        result = _flask(migrated_url, "db", "upgrade")
+        assert result.returncode == 0, result.stderr
+        assert "occurrence index: 1 actions indexed" in result.stderr
+        assert indexed() > 365
+        forget()
+        assert _flask(migrated_url, "federation", "index-occurrences").returncode == 0
+        assert indexed() > 365
+    get_database(app).engine.dispose()

@@ -14,11 +14,12 @@ from conftest import backend
 from flask import Flask
 from hostile import HostileServer, Reply, RequestInfo, json_reply
 from remote import RemoteOrigin
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 
 from federation.db import get_database, get_session
 from federation.envelope import DISCOVERY_PATH, SIGNATURE_MISMATCH
-from federation.models import Event, Peer, QuarantinedObject
+from federation.models import Event, Peer, QuarantinedObject, utcnow
+from federation.services.occurrences import horizon_at
 from federation.sync.checks import EnvelopeChecker
 from federation.sync.fetch import Limits
 from federation.sync.ingest import Ingest
@@ -26,6 +27,7 @@ from federation.sync.worker import (
     PEER_LOCK_CLASS,
     SyncSettings,
     backoff_delay,
+    run_loop,
     sync_all,
     sync_peer,
 )
@@ -262,3 +264,31 @@ def test_pages_checked_ahead_by_the_helpers_keep_every_verdict_on_its_own_object
     with app.app_context():
         [record] = get_session().scalars(select(QuarantinedObject))
     assert (record.object_id, record.reason) == (tampered["id"], SIGNATURE_MISMATCH)
+
+
+def test_each_round_of_the_loop_keeps_the_occurrence_index_a_year_ahead(
+    app: Flask, make_coalition: Any, make_event: Any
+):
+    """The worker moves the index's horizon on between rounds, with no peer at all (an
+    instance that pulls from nobody still runs it)."""
+    make_coalition()
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    event_id = uuid.UUID(
+        make_event(rrule="FREQ=DAILY", starts_at=start.isoformat(),
+                   ends_at=(start + dt.timedelta(hours=1)).isoformat())["id"]
+    )  # fmt: skip
+    with app.app_context():
+        session = get_session()
+        session.execute(update(Event).where(Event.id == event_id).values(indexed_until=None))
+        session.commit()
+    rounds: list[bool] = []
+    run_loop(
+        get_database(app).sessionmaker,
+        SyncSettings(own_origin="http://federation.test"),
+        interval=1,
+        report=lambda _summary: None,
+        stop=lambda: rounds.append(True) or len(rounds) > 1,
+    )
+    with app.app_context():
+        reach = get_session().scalar(select(Event.indexed_until).where(Event.id == event_id))
+    assert reach == horizon_at(utcnow())
