@@ -32,4 +32,3 @@ def test_api_feeds_and_protocol_are_not_sniffed_framed_or_scripted(
         policy = response.headers["Content-Security-Policy"]
         assert policy == "default-src 'none'; frame-ancestors 'none'", name
         assert "Accept-Language" not in response.vary, name
-
