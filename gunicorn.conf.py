@@ -7,4 +7,6 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 accesslog = "-"
 # No %(h)s (client address) and no user agent: member IP addresses are never logged.
 access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(L)ss'
+# gunicorn's own warnings name the client ("Invalid request from ip=…"): this logger drops it.
+logger_class = "federation.privacy.GunicornLogger"
 forwarded_allow_ips = "127.0.0.1"

@@ -11,7 +11,7 @@ from flask import Flask
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build an application; `config` overrides settings read from FEDERATION_* variables."""
-    from federation import api, cli, db, feeds, pages, privacy, protocol
+    from federation import api, cli, db, feeds, headers, pages, privacy, protocol
     from federation.config import load_settings
     from federation.services import changes
 
@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     feeds.init_app(app)
     pages.init_app(app)
+    headers.init_app(app)
     cli.init_app(app)
     privacy.install()
     return app

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, current_app, has_request_context, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from federation import i18n
+from federation import headers, i18n
 from federation.db import get_session
 from federation.models import Event
 from federation.recurrence import parse_series
@@ -33,9 +33,31 @@ ResponseValue = str | tuple[str, int] | BaseResponse
 
 
 def _lang() -> str:
-    return i18n.choose(
-        request.args.get("lang"), request.accept_languages.best_match(i18n.LANGUAGES)
-    )
+    return i18n.choose(_asked_lang(), request.accept_languages.best_match(i18n.LANGUAGES))
+
+
+def _asked_lang() -> str | None:
+    """The language asked for with ?lang=, if it is one we have."""
+    asked = request.args.get("lang")
+    return asked if asked in i18n.LANGUAGES else None
+
+
+@bp.url_defaults
+def _carry_language(endpoint: str, values: dict[str, Any]) -> None:
+    # The pages set no cookies, so a language chosen with the switch lives in the links: every
+    # link from one page to another carries it (the stylesheet needs none).
+    if endpoint == "pages.static" or not has_request_context() or request.blueprint != "pages":
+        return
+    if (asked := _asked_lang()) is not None:
+        values.setdefault("lang", asked)
+
+
+@bp.after_request
+def _page_headers(response: BaseResponse) -> BaseResponse:
+    if request.endpoint != "pages.static":
+        response.vary.add("Accept-Language")
+        headers.page_headers(response)
+    return response
 
 
 def _page(view: Callable[..., ResponseValue]) -> Callable[..., ResponseValue]:
@@ -301,6 +323,7 @@ def init_app(app: Flask) -> None:
             "format_day": functools.partial(i18n.format_day, lang),
             "format_time": functools.partial(i18n.format_time, lang),
             "switch_language": switch,
+            "asked_lang": _asked_lang(),
             "instance_name": app.config["FEDERATION_INSTANCE_NAME"],
         }
 

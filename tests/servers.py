@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -47,15 +48,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(env: Mapping[str, str], port: int, workers: int = 2) -> Iterator[str]:
-    """gunicorn serving `wsgi:app` on 127.0.0.1:`port` until the block ends; its base URL."""
+def gunicorn(
+    env: Mapping[str, str], port: int, workers: int = 2, *, logs: Path | None = None
+) -> Iterator[str]:
+    """gunicorn serving `wsgi:app` on 127.0.0.1:`port` until the block ends; its base URL.
+    With `logs`, its error log (stderr) and access log (stdout) go to error.log and access.log
+    in that folder."""
     bind = f"127.0.0.1:{port}"
     command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", bind, "wsgi:app"]
-    # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-test.
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=dict(env), stdout=subprocess.DEVNULL, stderr=log
-        )
+    # Files, not pipes: a pipe nobody reads fills up and blocks the server mid-test.
+    with contextlib.ExitStack() as files:
+        if logs is None:
+            log = files.enter_context(tempfile.TemporaryFile())
+            access: int | IO[bytes] = subprocess.DEVNULL
+        else:
+            log = files.enter_context(open(logs / "error.log", "w+b"))
+            access = files.enter_context(open(logs / "access.log", "wb"))
+        process = subprocess.Popen(command, cwd=ROOT, env=dict(env), stdout=access, stderr=log)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60

@@ -154,8 +154,55 @@ def test_event_page_is_complete_and_keyboard_reachable(server: str, page: Any):
     page.screenshot(path=str(SCREENSHOTS / "event-phone.png"), full_page=True)
 
 
-def test_spanish_chrome_from_the_switch(server: str, page: Any):
+def test_spanish_chrome_from_the_switch_stays_through_the_form_and_the_links(
+    server: str, page: Any
+):
     page.goto(server + "/")
     page.get_by_role("link", name="Español").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Próximas acciones"
-    assert page.get_by_label("Ciudad").count() == 1
+    # The browser asks for English (locale en-US): only the links and the form remember.
+    page.get_by_label("Ciudad").select_option("minneapolis")
+    page.get_by_role("button", name="Mostrar").click()
+    page.wait_for_url("**/?*city=minneapolis*")
+    assert page.get_by_role("heading", level=1).inner_text() == "Próximas acciones"
+    page.get_by_role("link", name="March on the Capitol").click()
+    assert "Cuándo" in page.locator("main").inner_text()
+    page.get_by_role("link", name="January 23 Day of Action").click()
+    assert page.get_by_role("heading", name="Acciones paralelas").count() == 1
+
+
+# Registered before any page script: every Content-Security-Policy violation the page causes.
+_RECORD_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI}`);
+});
+"""
+
+
+def test_pages_cause_no_content_security_policy_violation(server: str, page: Any):
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.add_init_script(_RECORD_VIOLATIONS)
+    page.goto(server + "/")
+    paths = ["/", "/?city=new-york&lang=es", "/cities/minneapolis", "/coalitions/new-york"]
+    paths += ["/coalitions/nobody"]
+    page.get_by_role("link", name="March on the Capitol").click()
+    paths.append(page.url.removeprefix(server))
+    page.get_by_role("link", name="January 23 Day of Action").click()
+    paths.append(page.url.removeprefix(server))
+    for path in paths:
+        response = page.goto(server + path)
+        assert "default-src 'none'" in response.headers["content-security-policy"], path
+        # The stylesheet applied under the policy: the header's accent rule is drawn.
+        style = "getComputedStyle(document.querySelector('header.site')).borderBottomStyle"
+        assert page.evaluate(style) == "solid", path
+        if path.startswith("/events/"):
+            # The schema.org data block is in the page and parses, and it is not blocked.
+            data = page.evaluate(
+                "JSON.parse(document.querySelector('script[type=\"application/ld+json\"]')"
+                ".textContent)"
+            )
+            assert data["@type"] == "Event"
+        assert page.evaluate("window.__violations") == [], path
+    assert [text for text in console if "Content Security Policy" in text] == []

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import html5lib
 import pytest
@@ -270,3 +270,110 @@ def test_spanish_pages_are_valid_too(client: FlaskClient, demo: dict[str, Any]):
     parser = html5lib.HTMLParser(strict=True)
     for path in _all_pages_in_both_languages(demo):
         parser.parse(client.get(path).data)
+
+
+class Anchors(HTMLParser):
+    """Every link of a page with its attributes, and the filter form's hidden fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[dict[str, str]] = []
+        self.hidden: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "a" and "href" in values:
+            self.links.append(values)
+        if tag == "input" and values.get("type") == "hidden":
+            self.hidden[values["name"]] = values["value"]
+
+
+def anchors(text: str) -> Anchors:
+    parser = Anchors()
+    parser.feed(text)
+    return parser
+
+
+def csp_directives(header: str) -> dict[str, list[str]]:
+    directives = {}
+    for part in header.split(";"):
+        name, *sources = part.split()
+        directives[name] = sources
+    return directives
+
+
+def test_pages_forbid_anything_from_another_origin_and_send_no_referrer(
+    client: FlaskClient, demo: dict[str, Any]
+):
+    for path in _all_pages_in_both_languages(demo):
+        response = client.get(path)
+        policy = csp_directives(response.headers["Content-Security-Policy"])
+        assert policy["default-src"] == ["'none'"], path
+        assert policy["style-src"] == ["'self'"], path  # the stylesheet, nothing inline
+        assert policy["frame-ancestors"] == ["'none'"], path
+        assert policy["base-uri"] == ["'none'"], path
+        assert policy["form-action"] == ["'self'"], path
+        assert "script-src" not in policy, path  # the JSON-LD is data, not a script
+        for name, sources in policy.items():
+            assert set(sources) <= {"'none'", "'self'"}, (path, name, sources)
+        assert response.headers["Referrer-Policy"] == "no-referrer", path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        # The language follows Accept-Language: a shared cache must not serve one to the other.
+        assert "Accept-Language" in response.vary, path
+
+
+def test_links_to_other_hosts_open_without_opener_or_referrer(
+    client: FlaskClient, make_coalition: Any, make_event: Any
+):
+    coalition = make_coalition(website="https://example.org/mpls")
+    event = make_event(online_url="https://meet.example.org/march")
+    checked = set()
+    for path in ("/", f"/coalitions/{coalition['slug']}", f"/events/{event['id']}"):
+        for link in anchors(client.get(path).get_data(as_text=True)).links:
+            host = external(link["href"])
+            if host is None or urlsplit(link["href"]).scheme not in {"http", "https"}:
+                continue
+            assert {"noopener", "noreferrer"} <= set(link.get("rel", "").split()), (path, link)
+            checked.add(host)
+    assert checked == {"calendar.google.com", "example.org", "meet.example.org"}
+
+
+def _page_links(text: str) -> list[str]:
+    """Links from this page to another page of the instance (not the language switch)."""
+    return [
+        link["href"]
+        for link in anchors(text).links
+        if link["href"].startswith("/") and "hreflang" not in link
+        if not link["href"].startswith("/static/") and not link["href"].endswith(".ics")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("accept", "asked", "heading"),
+    [(None, "es", "Próximas acciones"), ("es", "en", "Upcoming actions")],
+)
+def test_the_chosen_language_survives_the_next_click(
+    client: FlaskClient, demo: dict[str, Any], accept: str | None, asked: str, heading: str
+):
+    headers = {"Accept-Language": accept} if accept else {}
+    text = client.get(f"/?lang={asked}", headers=headers).get_data(as_text=True)
+    links = _page_links(text)
+    assert len(links) > 5
+    for href in links:
+        assert parse_qs(urlsplit(href).query)["lang"] == [asked], href
+    # The filter form carries it too.
+    assert anchors(text).hidden == {"lang": asked}
+    filtered = client.get(f"/?city=minneapolis&lang={asked}", headers=headers)
+    assert f"<h1>{heading}</h1>" in filtered.get_data(as_text=True)
+    march = next(href for href in _page_links(text) if href.startswith("/events/"))
+    followed = client.get(march, headers=headers).get_data(as_text=True)
+    assert f'<html lang="{asked}">' in followed
+    assert all("lang=" + asked in href for href in _page_links(followed))
+
+
+def test_links_carry_no_language_nobody_chose(client: FlaskClient, demo: dict[str, Any]):
+    text = client.get("/", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "<h1>Próximas acciones</h1>" in text
+    assert _page_links(text)
+    assert all("lang=" not in href for href in _page_links(text))
+    assert anchors(text).hidden == {}
