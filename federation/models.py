@@ -24,6 +24,7 @@ from sqlalchemy import (
     Uuid,
     func,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column, relationship
 
@@ -214,6 +215,13 @@ class Event(Published, Base):
             "longitude IS NULL OR (longitude >= -180 AND longitude <= 180)", name="lon"
         ),
         Index("ix_events_starts_at_id", "starts_at", "id"),
+        # The series still going at a time: few, whatever the history (services.occurrences).
+        Index(
+            "ix_events_series_live",
+            "series_ends_at",
+            postgresql_where=text("rrule IS NOT NULL"),
+            sqlite_where=text("rrule IS NOT NULL"),
+        ),
     )
 
     @property

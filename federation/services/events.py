@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from federation.services import occurrences
 from federation.services.auth import Actor
 from federation.services.common import apply_changes, bury, like_pattern, require_local
 from federation.services.errors import Gone, InvalidInput, NotFound
-from federation.services.pagination import Page, datetime_key, paginate, uuid_key
+from federation.services.pagination import Page, datetime_key, paginate, paginate_parts, uuid_key
 
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -288,16 +288,35 @@ def occurs_within(
     return occurrences.first_overlapping(event, ends_after, starts_before) is not None
 
 
+def not_over(filters: EventFilters, query: AnySelect | None = None) -> list[AnySelect]:
+    """The actions with an occurrence ending after `filters.ends_after` (`from` alone), as
+    two exact queries whose rows follow each other in (start, id) order: those begun before it
+    and still running then (found in the occurrence index, or among the series still going:
+    few), and those beginning after it (a range of the start-time index, read in order). One
+    filter `series_ends_at > :from` would keep every past action's row in the way of that
+    order: a listing would read the instance's whole history to fill its first page."""
+    since = filters.ends_after
+    assert since is not None
+    base = replace(filters, ends_after=None)
+    running = occurrences.running_at(since)
+    earlier = filter_events(base, query).join(running, running.c.event_id == Event.id)
+    later = filter_events(base, query).where(Event.starts_at >= since)
+    return [earlier.where(Event.starts_at < since), later]
+
+
 def list_events(
     session: Session, filters: EventFilters, *, cursor: str | None, limit: int
 ) -> Page[Event]:
     """Events in (start, id) order, recurring ones included when an occurrence overlaps."""
     if filters.ends_after and filters.starts_before and filters.ends_after >= filters.starts_before:
         raise InvalidInput("Empty window.", {"to": ["Must be after 'from'."]}, location="query")
+    keys = [datetime_key(Event.starts_at), uuid_key(Event.id)]
+    if filters.ends_after and not filters.starts_before:
+        return paginate_parts(session, not_over(filters), keys, cursor=cursor, limit=limit)
     return paginate(
         session,
         filter_events(filters),
-        [datetime_key(Event.starts_at), uuid_key(Event.id)],
+        keys,
         cursor=cursor,
         limit=limit,
         accept=lambda event: occurs_within(event, filters.ends_after, filters.starts_before),

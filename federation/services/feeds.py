@@ -8,6 +8,7 @@ import hashlib
 import threading
 import uuid
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from federation.ical import CalendarInfo, render_calendar
 from federation.models import Campaign, Coalition, Event, InstanceState, Tombstone
 from federation.services.errors import Gone, NotFound
-from federation.services.events import EventFilters, filter_events
+from federation.services.events import EventFilters, filter_events, not_over
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,18 @@ def build_feed(
 ) -> RenderedFeed:
     """Assemble the feed from stored VEVENT blocks (no per-event rendering)."""
     revision, changed_at = current_revision(session)
-    filters = replace(spec.filters, ends_after=since) if spec.windowed else spec.filters
     # Plain columns, not entities: no per-row ORM work, no UUID parsing, just the bytes.
     columns = Event.__table__.c
-    query = filter_events(filters, select(columns.timezone, columns.ical_block))
-    rows = session.execute(query.order_by(Event.starts_at, Event.id).limit(cap + 1)).all()
+    selected = select(columns.timezone, columns.ical_block)
+    if spec.windowed:
+        parts = not_over(replace(spec.filters, ends_after=since), selected)
+    else:
+        parts = [filter_events(spec.filters, selected)]
+    rows: list[Any] = []
+    for part in parts:  # each part's rows come after the one's before, in (start, id) order
+        if len(rows) <= cap:
+            ordered = part.order_by(Event.starts_at, Event.id).limit(cap + 1 - len(rows))
+            rows += session.execute(ordered).all()
     truncated = len(rows) > cap
     rows = rows[:cap]
     description = spec.description

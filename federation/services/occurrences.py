@@ -361,6 +361,22 @@ def in_window(start: dt.datetime, end: dt.datetime) -> CTE:
     return union(hits, rest).cte("in_window").prefix_with("MATERIALIZED")
 
 
+def running_at(moment: dt.datetime) -> CTE:
+    """The ids (`event_id`) of actions that may be running at `moment` or after it while
+    having begun before: single actions under way then (from the index), series not over by
+    then (few, by the partial index ix_events_series_live), and actions not indexed yet. The
+    caller keeps those begun before `moment`; all of them are still running at it."""
+    under_way = select(Occurrence.event_id).where(
+        Occurrence.segment_start > moment - SEGMENT,
+        Occurrence.segment_start <= moment,
+        Occurrence.ends_at > moment,
+    )
+    still_going = or_(Event.series_ends_at.is_(None), Event.series_ends_at > moment)
+    series = select(Event.id).where(Event.rrule.is_not(None), still_going)
+    unindexed = select(Event.id).where(Event.indexed_until.is_(None), still_going)
+    return union(under_way, series, unindexed).cte("running_at").prefix_with("MATERIALIZED")
+
+
 def covered(event: Event, start: dt.datetime, end: dt.datetime) -> bool:
     """Whether the index holds every occurrence of `event` that overlaps [start, end)."""
     if event.indexed_until is None or event.indexed_until < end:

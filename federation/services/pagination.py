@@ -101,6 +101,15 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
         raise _invalid() from exc
 
 
+def _after(query: Select[T], columns: Sequence[Any], after: list[Any] | None) -> Select[T]:
+    """`query` from just after the key a previous page ended on."""
+    if after is None:
+        return query
+    # Typed binds, so the value is stored-form (UTC, uuid) exactly like the column.
+    bound = [literal(v, column.type) for column, v in zip(columns, after, strict=True)]
+    return query.where(tuple_(*columns) > tuple_(*bound))
+
+
 def paginate(
     session: Session,
     query: Select[T],
@@ -121,11 +130,7 @@ def paginate(
     items: list[T] = []
     batch = limit + 1
     while True:
-        page_query = query
-        if after is not None:
-            # Typed binds, so the value is stored-form (UTC, uuid) exactly like the column.
-            bound = [literal(v, column.type) for column, v in zip(columns, after, strict=True)]
-            page_query = page_query.where(tuple_(*columns) > tuple_(*bound))
+        page_query = _after(query, columns, after)
         rows = list(session.scalars(page_query.limit(batch)).unique())
         for row in rows:
             if accept is None or accept(row):
@@ -137,3 +142,30 @@ def paginate(
         if len(rows) < batch:
             return Page(items=items, next_cursor=None)
         after = [getattr(rows[-1], key.column.key) for key in keys]
+
+
+def paginate_parts(
+    session: Session,
+    queries: Sequence[Select[T]],
+    keys: Sequence[SortKey],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page[T]:
+    """One page of the rows of `queries` in key order, where every row of a query comes
+    before every row of the next (so each is read in its own order, only as far as the page
+    needs); cursors are those of `paginate`."""
+    columns = [key.column for key in keys]
+    after = decode_cursor(cursor, keys) if cursor else None
+    items: list[T] = []
+    for query in queries:
+        if len(items) > limit:
+            break
+        query = _after(query.order_by(*columns), columns, after)
+        items += list(session.scalars(query.limit(limit + 1 - len(items))).unique())
+    if len(items) <= limit:
+        return Page(items=items, next_cursor=None)
+    last = items[limit - 1]
+    return Page(
+        items=items[:limit], next_cursor=encode_cursor([getattr(last, k.column.key) for k in keys])
+    )

@@ -1,7 +1,8 @@
 """occurrence index
 
 Every occurrence of every action, in day-long segments, so that a window query is one range
-scan however old the series in it (federation/services/occurrences.py). The rows are written
+scan however old the series in it (federation/services/occurrences.py); and a partial index of
+the series, so that those still going at a time are found without reading the history. The rows are written
 by the application, which can expand rules: `flask db upgrade` indexes existing actions right
 after this migration; until then `events.indexed_until` is NULL and such actions are expanded
 at query time, as before.
@@ -49,10 +50,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column("indexed_until", sa.DateTime(timezone=True), nullable=True))
         batch.create_index(batch.f("ix_events_indexed_from"), ["indexed_from"], unique=False)
         batch.create_index(batch.f("ix_events_indexed_until"), ["indexed_until"], unique=False)
+        batch.create_index(
+            "ix_events_series_live",
+            ["series_ends_at"],
+            unique=False,
+            postgresql_where=sa.text("rrule IS NOT NULL"),
+            sqlite_where=sa.text("rrule IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("events") as batch:
+        batch.drop_index("ix_events_series_live")
         batch.drop_index(batch.f("ix_events_indexed_until"))
         batch.drop_index(batch.f("ix_events_indexed_from"))
         batch.drop_column("indexed_until")
