@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from feeds import timed  # the feed benchmark's median timer
 from flask import Flask
 
 from federation import create_app
@@ -39,16 +40,6 @@ from federation.services.pages import PAGE_LIMIT
 ZONE = ZoneInfo("America/Chicago")
 ADMIN = Actor(token_id=uuid.uuid4(), coalition_id=None)
 NOW = dt.datetime.now(dt.UTC)
-
-
-def timed(run: Callable[[], object], repeat: int) -> float:
-    """Median wall time of `repeat` runs, in milliseconds."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def compared(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from federation_sync import SERVER, databases
 from flask import Flask
+from recurrence import compared
 from sqlalchemy import text
 
 from federation import create_app
@@ -60,20 +60,6 @@ HISTORY_INDEX = """
 INSERT INTO event_occurrences (event_id, starts_at, segment_start, ends_at)
 SELECT id, starts_at, starts_at, ends_at FROM events WHERE title LIKE 'Other action %'
 """
-
-
-def compared(
-    first: Callable[[], object], second: Callable[[], object], repeat: int
-) -> tuple[float, float]:
-    """Median wall times of two runs taken in turn (after one of each to warm up), in ms."""
-    first(), second()
-    samples: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for run, found in ((first, samples[0]), (second, samples[1])):
-            start = time.perf_counter()
-            run()
-            found.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def instance(url: str, tmp: Path, name: str) -> Flask:
