@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from federation.db import writing_session
 from federation.envelope import DISCOVERY_PATH
 from federation.models import Peer, utcnow
 from federation.sync.checks import EnvelopeChecker
@@ -395,7 +396,9 @@ def sync_peer(
 ) -> RoundSummary:
     """Run one round with one peer (enabled or not) and record its outcome on the peer."""
     with _peer_lock(factory, peer_id) as acquired:
-        session = factory()
+        # Every transaction of a round writes (the peer's state, a page and its cursor): on
+        # SQLite each takes the write lock at BEGIN, beside the API's writers.
+        session = writing_session(factory)
         try:
             peer = session.get(Peer, peer_id)
             if peer is None:
