@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import coalition_payload, event_payload
+from conftest import backend, coalition_payload, event_payload
 from servers import environment, flask, free_port, gunicorn
+
+from federation import create_app
+from federation.db import WRITES, get_database, get_session
+from federation.migrate import upgrade
+from federation.services.auth import mint_token
 
 WRITERS = 24
 ROUNDS = 3
@@ -110,3 +117,41 @@ def test_parallel_creates_and_patches_all_succeed_or_conflict(
     logged = Counter(item["id"].rsplit("/", 1)[-1] for item in feed)
     assert all(count == 1 for count in logged.values())
     assert set(new_ids) | set(hot) <= set(logged)
+
+
+@pytest.mark.skipif(backend() != "sqlite", reason="SQLite's single writer lock")
+def test_readers_do_not_wait_for_the_writer_and_writers_wait_their_turn(
+    fresh_database_url: Callable[[], str], tmp_path: Path
+) -> None:
+    url = fresh_database_url()
+    upgrade(url)
+    app = create_app(
+        {
+            "TESTING": True,
+            "FEDERATION_DATABASE_URL": url,
+            "FEDERATION_KEY_PATH": str(tmp_path / "keys.json"),
+        }
+    )
+    with app.app_context():
+        session = get_session()
+        admin = {"Authorization": f"Bearer {mint_token(session).token}"}
+        session.commit()
+    client = app.test_client()
+    engine = get_database(app).engine
+    try:
+        # Another process's writer holds the write lock for a second.
+        holder = engine.connect().execution_options(**{WRITES: True})
+        holder.begin()
+        threading.Timer(1.0, holder.close).start()
+        started = time.monotonic()
+        read = client.get("/api/v1/coalitions")
+        read_took = time.monotonic() - started
+        written = client.post("/api/v1/coalitions", json=coalition_payload(), headers=admin)
+        write_took = time.monotonic() - started
+    finally:
+        engine.dispose()
+
+    assert read.status_code == 200
+    assert read_took < 0.5
+    assert written.status_code == 201, written.json
+    assert write_took >= 0.9  # it waited for the lock, and then wrote
