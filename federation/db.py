@@ -6,13 +6,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 EXTENSION_KEY = "federation.db"
+# An execution option: transactions on a connection that carries it are for writing, and on
+# SQLite take the database's write lock when they begin (see make_engine, writing_session).
+WRITES = "federation_writes"
+# Requests with these methods only read: their sessions never take SQLite's write lock.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Stable constraint names, so Alembic can alter and drop them on both backends.
 NAMING_CONVENTION = {
@@ -80,8 +85,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+        def _sqlite_begin(connection: Connection) -> None:
+            # A plain (deferred) BEGIN takes the write lock at the first write; if another
+            # writer committed after this transaction first read, SQLite refuses at once with
+            # "database is locked", whatever the busy timeout. A transaction that will write
+            # takes the lock at BEGIN instead, waiting its turn; readers never take it (WAL
+            # lets them read beside the writer).
+            if connection.get_execution_options().get(WRITES):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -114,10 +127,30 @@ def get_database(app: Flask | None = None) -> Database:
     return database
 
 
+def writing_session(factory: sessionmaker[Session]) -> Session:
+    """A session of `factory` whose transactions are for writing: on SQLite, each one takes the
+    write lock at BEGIN (BEGIN IMMEDIATE), so it waits its turn instead of failing."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        return factory(bind=bind.execution_options(**{WRITES: True}))
+    # Bound to a connection whose transaction its owner began (the tests' outer transaction):
+    # the session only adds SAVEPOINTs to it.
+    return factory()
+
+
 def get_session() -> Session:
-    """The session of the current request (or CLI command), opened on first use."""
+    """The session of the current request (or CLI command), opened on first use.
+
+    A request that may write (any method but GET, HEAD and OPTIONS) and a CLI command get a
+    writing session (see writing_session); a reading request does not, so readers never
+    queue behind the writer.
+    """
     session: Session | None = g.get("federation_session")
     if session is None:
-        session = get_database().sessionmaker()
+        factory = get_database().sessionmaker
+        if has_request_context() and request.method in READ_METHODS:
+            session = factory()
+        else:
+            session = writing_session(factory)
         g.federation_session = session
     return session

@@ -444,6 +444,9 @@ class Peer(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Removed by an admin without purging: no longer read, but kept while objects it brought
+    # are here, so that they can still be purged; adding its URL again revives it.
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def sync_status(self) -> Peer:
@@ -460,6 +463,11 @@ class Peer(Base):
         if self.caught_up_at is None:
             return None
         return max(0.0, (utcnow() - self.caught_up_at).total_seconds())
+
+
+# Why ingest refuses another origin's object from a peer not trusted to relay; turning `relay`
+# on offers those refusals again (federation.services.peers.update_peer).
+NOT_TRUSTED_TO_RELAY = "this peer is not trusted to relay"
 
 
 class QuarantinedObject(Base):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
-from schemas.common import AwareDateTime, PartialMixin, String
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from schemas.common import AwareDateTime, PartialMixin, String, page_of
 
 
 class PeerStatusSchema(Schema):
@@ -40,6 +42,14 @@ class PeerSchema(Schema):
     status = fields.Nested(PeerStatusSchema, attribute="sync_status", dump_only=True)
     created_at = AwareDateTime(dump_only=True)
     updated_at = AwareDateTime(dump_only=True)
+    removed_at = AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Removed without purge: no longer read, kept while objects it "
+            "brought are here (purge them with DELETE ?purge=true; add its URL to revive it)."
+        },
+    )
 
 
 class PeerPatchSchema(PartialMixin, PeerSchema):
@@ -50,10 +60,34 @@ class PeerPatchSchema(PartialMixin, PeerSchema):
     relay = fields.Boolean()
     enabled = fields.Boolean()
 
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Nothing to change: give relay or enabled.")
+
 
 class PeerListSchema(Schema):
     items = fields.List(fields.Nested(PeerSchema), required=True)
     next_cursor = String(allow_none=True, required=True)
+
+
+class QuarantinedObjectSchema(Schema):
+    """An object a peer offered that was not applied (its envelope is not shown)."""
+
+    id = fields.UUID(dump_only=True)
+    kind = String(
+        dump_only=True,
+        metadata={"description": "rejected, conflict (same version, other content) or waiting"},
+    )
+    object_id = String(dump_only=True, allow_none=True, metadata={"description": "As claimed."})
+    object_type = String(dump_only=True, allow_none=True)
+    object_origin = String(dump_only=True, allow_none=True)
+    version = fields.Integer(dump_only=True, allow_none=True)
+    reason = String(dump_only=True)
+    received_at = AwareDateTime(dump_only=True)
+
+
+QuarantinePageSchema = page_of(QuarantinedObjectSchema, "QuarantinePageSchema")
 
 
 class PeerDeleteArgsSchema(Schema):

@@ -152,8 +152,20 @@ def list_campaigns(
 
 
 def _may_record(actor: Actor, campaign: Campaign, coalition_id: uuid.UUID | None) -> bool:
-    # The campaign's organizers keep its list of endorsers; a coalition may also record,
-    # or withdraw, its own endorsement of another coalition's call.
+    """Whether `actor` may record an endorsement naming `coalition_id` (None: no coalition).
+
+    An endorsement in a coalition's name speaks for that coalition: only its admins (and
+    instance admins) may record it, the campaign's organizers included. One naming no
+    coalition (a union, a community group) is recorded by the organizers, who keep the list.
+    """
+    if coalition_id is not None:
+        return actor.may_manage(coalition_id)
+    return actor.may_manage(campaign.coalition_id)
+
+
+def _may_withdraw(actor: Actor, campaign: Campaign, coalition_id: uuid.UUID | None) -> bool:
+    # The organizers may take any endorsement off their campaign's list; a coalition may
+    # withdraw its own endorsement of another coalition's call.
     return actor.may_manage(campaign.coalition_id) or (
         coalition_id is not None and actor.may_manage(coalition_id)
     )
@@ -171,9 +183,21 @@ def add_endorsement(
     coalition = None
     if data.get("coalition_slug"):
         coalition = _coalition_by_slug(session, data["coalition_slug"], "coalition")
+        if not is_local(session, coalition):
+            # Only its origin speaks for it: peers refuse an endorsement of ours in its name.
+            raise Forbidden(
+                f"This coalition belongs to {coalition.origin}; only that instance may record "
+                "endorsements in its name.",
+                {"coalition": ["Another instance's coalition."]},
+            )
     if not _may_record(actor, campaign, coalition.id if coalition else None):
+        if coalition is not None:
+            raise Forbidden(
+                "This token may record an endorsement only in its own coalition's name.",
+                {"coalition": ["Not this token's coalition."]},
+            )
         raise Forbidden("This token may not record endorsements for this campaign.")
-    if not is_local(session, campaign) and (coalition is None or not is_local(session, coalition)):
+    if not is_local(session, campaign) and coalition is None:
         raise Forbidden(
             f"This campaign belongs to {campaign.origin}. Endorse it here on behalf of one of "
             "this instance's coalitions (coalition), or on its origin."
@@ -213,7 +237,7 @@ def withdraw_endorsement(
     endorsement = session.get(Endorsement, endorsement_id)
     if endorsement is None or endorsement.campaign_id != campaign.id:
         raise NotFound("No such endorsement of this campaign.")
-    if not _may_record(actor, campaign, endorsement.coalition_id):
+    if not _may_withdraw(actor, campaign, endorsement.coalition_id):
         raise Forbidden("This token may not withdraw this endorsement.")
     require_local(session, endorsement)
     tombstone = bury(session, endorsement, "Endorsement")

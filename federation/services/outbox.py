@@ -134,8 +134,9 @@ def lock_log(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK})
     else:
-        # SQLite has one writer at a time; a write takes that lock now (if this transaction
-        # has not written yet), before the head is read, so no other writer can slip between.
+        # SQLite has one writer at a time. A writing session holds that lock from its BEGIN
+        # (federation.db); any other transaction takes it here, before the head is read, so
+        # no other writer can slip between.
         session.execute(
             update(InstanceState).where(InstanceState.id == 1).values(horizon=InstanceState.horizon)
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import ipaddress
 import json
 import socket
 import threading
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from http.client import HTTPException
 from types import TracebackType
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 from urllib.parse import urljoin
 
 import requests
@@ -31,6 +30,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
+
+from federation.addresses import Unresolvable, is_public_address, parse_address, resolve
 
 # Small enough that the total deadline is checked often while a peer drips, large enough that a
 # 2 MiB page is a few hundred reads.
@@ -53,15 +54,6 @@ DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # How much of a peer's words (a body, a Location) may appear in a message: enough to diagnose,
 # too little to smuggle a page of text into our logs.
 EXCERPT_CHARS: Final = 120
-
-Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Prefixes whose last 32 bits are an IPv4 address a gateway forwards to (RFC 6052 NAT64) or that
-# are for local use only (RFC 8215); the ipaddress module knows neither.
-_NAT64_WELL_KNOWN: Final = ipaddress.IPv6Network("64:ff9b::/96")
-_NAT64_LOCAL_USE: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
-_IPV4_TRANSLATED: Final = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 SIIT
-_SHARED_ADDRESS_SPACE: Final = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT
 
 
 @dataclass(frozen=True)
@@ -122,50 +114,6 @@ class Response:
     def _document(self) -> Any:
         # cached_property writes the instance __dict__ directly, so it works on a frozen class.
         return parse_json(self.body, self.max_depth)
-
-
-def is_public_address(address: Address) -> bool:
-    """Whether `address` is on the public internet, i.e. a peer may live there.
-
-    False for loopback, private, link-local, multicast, reserved, unspecified, shared (100.64/10),
-    site-local and unique-local addresses, and for IPv6 forms embedding any of those IPv4 ones
-    (IPv4-mapped, SIIT, 6to4, NAT64): the kernel or a gateway connects those to the IPv4 address.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            return is_public_address(embedded)
-        if address in _NAT64_LOCAL_USE or address.is_site_local:
-            return False
-    elif address in _SHARED_ADDRESS_SPACE:
-        return False
-    # is_global alone is not enough: older Pythons call multicast addresses global.
-    return address.is_global and not (
-        address.is_multicast
-        or address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64_WELL_KNOWN or address in _IPV4_TRANSLATED:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
-def _parse_address(text: str) -> Address | None:
-    try:
-        # A zone ("fe80::1%eth0") only says which interface; the address decides.
-        return ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
 
 
 def parse_json(raw: bytes, max_depth: int) -> Any:
@@ -309,7 +257,7 @@ class _GuardedHTTPConnection(HTTPConnection):
         sock = super()._new_conn()
         guard = _current_guard.get()
         if guard is None or not guard.allow_private:
-            peer = _parse_address(str(sock.getpeername()[0]))
+            peer = parse_address(str(sock.getpeername()[0]))
             if peer is None or not is_public_address(peer):
                 sock.close()
                 raise FetchError(
@@ -645,18 +593,17 @@ def _timeout_message(exc: Exception) -> str:
 
 def _check_host(host: str, port: int) -> None:
     """Refuse a host that is, or resolves to, a non-public address, before connecting."""
-    literal = _parse_address(host.strip("[]"))
+    literal = parse_address(host.strip("[]"))
     if literal is not None:
         if not is_public_address(literal):
             raise FetchError("address", f"non-public address {literal} refused")
         return
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+        addresses = resolve(host, port)
+    except Unresolvable as exc:
         raise FetchError("connection", f"cannot resolve {_excerpt(host)}: {exc}") from None
     # Every address must be public: the connection may use any of them.
-    for info in infos:
-        address = _parse_address(str(info[4][0]))
+    for address in addresses:
         if address is None or not is_public_address(address):
             raise FetchError(
                 "address", f"{_excerpt(host)} resolves to non-public address {address}"

@@ -34,6 +34,7 @@ from federation.envelope import (
 )
 from federation.ical import render_event
 from federation.models import (
+    NOT_TRUSTED_TO_RELAY,
     Campaign,
     Coalition,
     Endorsement,
@@ -542,7 +543,7 @@ class Ingest:
         if origin == self.own_origin:
             raise _Refused(IGNORED, "our own object")
         if origin != self.peer.url and not self.peer.relay:
-            raise _reject(f"an object of {origin}: this peer is not trusted to relay")
+            raise _reject(f"an object of {origin}: {NOT_TRUSTED_TO_RELAY}")
         type_name, version = item.get("type"), item.get("version")
         if not isinstance(type_name, str) or not 0 < len(type_name) <= 40:
             raise _reject("type is missing")

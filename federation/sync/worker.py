@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from federation.db import writing_session
 from federation.envelope import DISCOVERY_PATH
 from federation.models import Peer, utcnow
 from federation.services import occurrences
@@ -394,15 +395,20 @@ def _page(body: Any, tail: tuple[str, ...]) -> dict[str, Any]:
 def sync_peer(
     factory: sessionmaker[Session], peer_id: uuid.UUID, settings: SyncSettings
 ) -> RoundSummary:
-    """Run one round with one peer (enabled or not) and record its outcome on the peer."""
+    """Run one round with one peer (enabled or not, but not removed) and record its outcome
+    on the peer."""
     with _peer_lock(factory, peer_id) as acquired:
-        session = factory()
+        # Every transaction of a round writes (the peer's state, a page and its cursor): on
+        # SQLite each takes the write lock at BEGIN, beside the API's writers.
+        session = writing_session(factory)
         try:
             peer = session.get(Peer, peer_id)
             if peer is None:
                 raise LookupError(f"no peer {peer_id}")
             if not acquired:
                 return RoundSummary(str(peer.id), peer.url, skipped="another worker is on it")
+            if peer.removed_at is not None:
+                return RoundSummary(str(peer.id), peer.url, skipped="removed")
             peer.last_attempt_at = utcnow()
             session.commit()
             client = Client(settings.limits)
@@ -462,7 +468,11 @@ def sync_all(
 ) -> list[RoundSummary]:
     """One round over every enabled peer; `due_only` skips peers still backing off."""
     with factory() as session:
-        query = select(Peer.id).where(Peer.enabled.is_(True)).order_by(Peer.created_at, Peer.id)
+        query = (
+            select(Peer.id)
+            .where(Peer.enabled.is_(True), Peer.removed_at.is_(None))
+            .order_by(Peer.created_at, Peer.id)
+        )
         if due_only:
             now = utcnow()
             query = query.where((Peer.next_attempt_at.is_(None)) | (Peer.next_attempt_at <= now))

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from federation.db import get_session
-from federation.models import Tombstone
+from federation.models import Coalition, Tombstone
 from schemas.vocabulary import ENDORSEMENT_LEVELS
 
 Maker = Callable[..., dict[str, Any]]
@@ -550,8 +550,8 @@ def test_endorsement_of_another_campaign_is_404(
 
 
 @pytest.mark.usefixtures("two_coalitions")
-@pytest.mark.parametrize("coalition", ["chicago", "minneapolis", None])
-def test_campaign_organizers_record_any_endorsement(
+@pytest.mark.parametrize("coalition", ["minneapolis", None])
+def test_campaign_organizers_record_their_own_and_unaffiliated_endorsements(
     client: FlaskClient, make_campaign: Maker, coalition_token: TokenMaker, coalition: str | None
 ) -> None:
     campaign = make_campaign()
@@ -566,6 +566,56 @@ def test_campaign_organizers_record_any_endorsement(
         headers=organizers,
     )
     assert withdrawn.status_code == 204
+
+
+@pytest.mark.usefixtures("two_coalitions")
+def test_campaign_organizers_cannot_endorse_in_another_coalitions_name(
+    client: FlaskClient, admin: dict[str, str], make_campaign: Maker, coalition_token: TokenMaker
+) -> None:
+    campaign = make_campaign()
+    organizers = coalition_token("minneapolis")
+
+    response = _endorse(client, campaign["id"], organizers, organization="CTU", coalition="chicago")
+
+    assert response.status_code == 403
+    assert "coalition" in response.json["errors"]["json"]
+    assert client.get(f"/api/v1/campaigns/{campaign['id']}/endorsements").json["items"] == []
+    # Chicago itself, or an instance admin, may.
+    by_admin = _endorse(client, campaign["id"], admin, organization="CTU", coalition="chicago")
+    assert by_admin.status_code == 201, by_admin.json
+    # The organizers still keep their list: they may take it off their campaign.
+    withdrawn = client.delete(
+        f"/api/v1/campaigns/{campaign['id']}/endorsements/{by_admin.json['id']}",
+        headers=organizers,
+    )
+    assert withdrawn.status_code == 204
+
+
+@pytest.mark.usefixtures("two_coalitions")
+def test_nobody_here_endorses_in_another_instances_coalitions_name(
+    app: Flask, client: FlaskClient, admin: dict[str, str], make_campaign: Maker
+) -> None:
+    campaign = make_campaign()
+    with app.app_context():
+        session = get_session()
+        session.add(
+            Coalition(
+                origin="https://nyc.example",
+                slug="nyc-labor-nyc-example",
+                name="NYC Labor",
+                city="New York",
+                city_slug="new-york",
+                timezone="America/New_York",
+            )
+        )
+        session.commit()
+
+    response = _endorse(client, campaign["id"], admin, coalition="nyc-labor-nyc-example")
+
+    # Peers would refuse it: only its own instance speaks for a coalition.
+    assert response.status_code == 403
+    assert "coalition" in response.json["errors"]["json"]
+    assert client.get(f"/api/v1/campaigns/{campaign['id']}/endorsements").json["items"] == []
 
 
 @pytest.mark.usefixtures("two_coalitions")

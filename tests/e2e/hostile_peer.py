@@ -238,8 +238,12 @@ class Peers:
 
     def add(self, instance: Instance, url: str, *, relay: bool = False) -> dict[str, Any]:
         record = instance.add_peer(url, relay=relay)
-        self._records.append((instance, str(record["id"])))
+        self.record(instance, str(record["id"]))
         return record
+
+    def record(self, instance: Instance, peer_id: str) -> None:
+        """Remove this peer of `instance` when the test ends too."""
+        self._records.append((instance, peer_id))
 
     def remove_all(self) -> None:
         for instance, peer_id in self._records:

@@ -41,7 +41,9 @@ from hostile_peer import (
 )
 from instances import Instance
 
+from federation.db import get_session
 from federation.envelope import DISCOVERY_PATH
+from federation.models import Peer
 
 # Seconds one request to a peer may take on the instances under test: a drip costs this much.
 PEER_TIMEOUT = 2
@@ -587,7 +589,18 @@ def test_a_production_instance_never_connects_to_loopback_peers(
     hosts = ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "0.0.0.0", "127.1"]
 
     for host in hosts:
-        record = peers.add(strict, f"https://{host}:{port}")
+        refused = strict.request("POST", "/api/v1/peers", json={"url": f"https://{host}:{port}"})
+        assert refused.status_code == 422, refused.text
+        assert "non-public address" in str(refused.json()["errors"]["json"]["url"])
+        # A peer stored before adding checked addresses (or whose name moved to loopback
+        # since) is still refused at every connection.
+        with strict.app() as app, app.app_context():
+            session = get_session()
+            stored = Peer(url=f"https://{host}:{port}")
+            session.add(stored)
+            session.commit()
+            record = {"id": str(stored.id)}
+        peers.record(strict, record["id"])
         summary = strict.sync(record)
 
         assert not summary["ok"], summary

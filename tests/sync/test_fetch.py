@@ -27,12 +27,12 @@ from hostile import (
     slow_drip,
 )
 
+from federation.addresses import is_public_address
 from federation.sync.fetch import (
     REASONS,
     Client,
     FetchError,
     Limits,
-    is_public_address,
     parse_json,
 )
 
