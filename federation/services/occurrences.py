@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from federation.bulk import insert_rows
+from federation.db import writing_session
 from federation.models import Event, EventRow, Occurrence, utcnow
 from federation.recurrence import LATEST_START, RecurrenceError, Series, parse_series
 
@@ -316,7 +317,7 @@ def keep_index(factory: sessionmaker[Session], *, now: dt.datetime | None = None
     extended. The sync worker runs it every round; `db upgrade` after a migration."""
     total = 0
     while True:
-        with factory() as session:
+        with writing_session(factory) as session:
             extended = extend_index(session, now=now, batch=_BATCH)
             session.commit()
         total += extended
