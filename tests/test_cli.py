@@ -134,9 +134,10 @@ def test_db_upgrade_and_the_index_command_index_what_is_not_indexed(migrated_url
             session.commit()
 
         def indexed() -> int:
-            session.rollback()
             count = select(func.count()).where(Occurrence.event_id == event.id)
-            return int(session.scalar(count) or 0)
+            found = int(session.scalar(count) or 0)
+            session.rollback()  # end the transaction: the commands below need the writer lock
+            return found
 
         forget()
         assert indexed() == 0
