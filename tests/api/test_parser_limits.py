@@ -7,14 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
-from conftest import coalition_payload, event_payload
+from conftest import Served, coalition_payload, event_payload
 from flask.testing import FlaskClient
-from servers import environment, flask, free_port, gunicorn
 from werkzeug.test import TestResponse
 
 from federation.api.parsing import MAX_JSON_DEPTH
@@ -137,16 +136,6 @@ def test_a_cursor_decoding_to_text_no_field_accepts_is_422(
 # --- against gunicorn -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def served(fresh_database_url: Callable[[], str]) -> Iterator[tuple[str, str]]:
-    """gunicorn on a migrated database of its own; its base URL and an admin token."""
-    env = environment(fresh_database_url(), "http://127.0.0.1:5000")
-    assert flask(env, "db", "upgrade").returncode == 0
-    token = flask(env, "create-admin-token").stdout.strip()
-    with gunicorn(env, free_port(), workers=1) as base:
-        yield base, token
-
-
 def chunked(base: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     """POST `body` with Transfer-Encoding: chunked and no Content-Length; status and body."""
     host, port = base.removeprefix("http://").split(":")
@@ -173,8 +162,8 @@ def chunked(base: str, path: str, body: bytes, headers: dict[str, str]) -> tuple
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
 
 
-def test_an_oversized_chunked_body_is_413_with_or_without_a_token(served: tuple[str, str]):
-    base, token = served
+def test_an_oversized_chunked_body_is_413_with_or_without_a_token(served: Served):
+    base, token = served.base, served.token
     oversized = json.dumps(
         coalition_payload(slug="big", description="x" * DEFAULT_MAX_BODY_BYTES)
     ).encode()
@@ -186,8 +175,8 @@ def test_an_oversized_chunked_body_is_413_with_or_without_a_token(served: tuple[
     assert requests.get(f"{base}/api/v1/coalitions/big", timeout=5).status_code == 404
 
 
-def test_a_chunked_body_within_the_limit_is_read_whole(served: tuple[str, str]):
-    base, token = served
+def test_a_chunked_body_within_the_limit_is_read_whole(served: Served):
+    base, token = served.base, served.token
     # Exactly the limit (JSON may end in spaces): what werkzeug handed back truncated was
     # exactly `limit` bytes, so this is the body that must still be told apart from a longer one.
     body = json.dumps(coalition_payload(slug="chunked")).encode()
