@@ -117,7 +117,7 @@ FIELDS = [
 
 
 # About a minute per backend for all the fields, on a 2-core machine.
-EXAMPLES_PER_FIELD = 15
+EXAMPLES_PER_FIELD = 20
 
 
 def with_value(body: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
