@@ -8,6 +8,7 @@ import datetime as dt
 import signal
 import sys
 import uuid
+from collections.abc import Mapping
 
 import click
 from flask import Flask, current_app
@@ -16,7 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from federation import migrate
 from federation.db import get_database, get_session
 from federation.services import auth as auth_service
-from federation.services import occurrences, outbox
+from federation.services import cleanup, occurrences, outbox
 from federation.services import protocol as protocol_service
 
 db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
@@ -29,8 +30,11 @@ def db_upgrade(revision: str) -> None:
     migrate.upgrade(current_app.config["FEDERATION_DATABASE_URL"], revision)
     click.echo(f"database at {revision}", err=True)
     if revision == "head":
-        # Migrations cannot sign (they never see the key): log what is not logged yet here.
+        # Migrations cannot render or sign (they never see the key): text stored before the
+        # text policy is cleaned here, into new versions, and what is not logged yet is logged.
         session = get_session()
+        _report_cleaned(cleanup.clean_stored_text(session))
+        session.commit()
         logged = outbox.publish_unlogged(session)
         session.commit()
         if logged:
@@ -39,6 +43,27 @@ def db_upgrade(revision: str) -> None:
         indexed = occurrences.keep_index(get_database().sessionmaker)
         if indexed:
             click.echo(f"occurrence index: {indexed} actions indexed", err=True)
+
+
+@db_cli.command("clean-text")
+def db_clean_text() -> None:
+    """Bring stored text under the text policy (also part of `db upgrade`).
+
+    Control characters in single-line fields, CR and CRLF in multi-line ones and NUL, stored
+    by versions before the policy: our own objects become new versions, re-signed for peers.
+    """
+    session = get_session()
+    cleaned = cleanup.clean_stored_text(session)
+    session.commit()
+    _report_cleaned(cleaned)
+    if not cleaned:
+        click.echo("text: nothing to clean", err=True)
+
+
+def _report_cleaned(cleaned: Mapping[str, int]) -> None:
+    if cleaned:
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(cleaned.items()))
+        click.echo(f"text cleaned under the text policy: {counts}", err=True)
 
 
 @click.command("create-admin-token")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import ValidationError
@@ -12,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from federation.db import get_session
 from federation.services import feeds as service
-from federation.services.errors import InvalidInput
+from federation.services.errors import InvalidInput, NotFound
 from federation.services.events import EventFilters
 from schemas.events import FeedQueryArgsSchema
 
@@ -37,9 +40,25 @@ def _serve(spec: service.FeedSpec, filename: str) -> BaseResponse:
     response.cache_control.public = True
     response.cache_control.max_age = 300
     response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Content-Disposition"] = _content_disposition(filename)
     # 304 for a matching If-None-Match (or, without one, If-Modified-Since); HEAD is Flask's.
     return response.make_conditional(request)
+
+
+def _content_disposition(name: str) -> str:
+    """`inline; filename="…"`, with RFC 6266's `filename*` (UTF-8, percent-encoded) for a
+    non-ASCII name such as a tag's; `filename` then holds an ASCII approximation for old
+    clients. A header is Latin-1 on the wire: a raw "東京.ics" was a 500 under gunicorn.
+    (Written out rather than by werkzeug's Headers.set, which drops the quotes of `filename`
+    that the feeds have always sent.)"""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "", ascii_name)
+    if not fallback.removesuffix(".ics").strip("-_."):
+        fallback = "feed.ics"
+    value = f'inline; filename="{fallback}"'
+    if fallback != name:
+        value += "; filename*=UTF-8''" + quote(name, safe="")
+    return value
 
 
 def _instance_name() -> str:
@@ -75,7 +94,8 @@ def tag(tag: str) -> BaseResponse:
     try:
         FeedQueryArgsSchema().load({"tag": tag})
     except ValidationError as exc:
-        raise InvalidInput("Invalid tag.", exc.messages_dict, location="path") from exc
+        # The address of a feed that cannot exist, like an unknown coalition's.
+        raise NotFound("No such tag feed: a tag is letters, digits, - and _.") from exc
     return _serve(service.tag_feed(tag, _instance_name()), f"{tag}.ics")
 
 

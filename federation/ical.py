@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -45,12 +46,15 @@ def render_event(event: Event | EventRow) -> bytes:
     test_ical_equivalence.py keeps that version and compares the two over generated events), at
     a fifth of the cost: icalendar builds objects for every property and parameter and folds
     every line character by character, which made rendering the largest part of a peer's
-    backfill. Values are still formatted by icalendar (vRecur, vGeo, times, its parameter
-    quoting) and TEXT is escaped by its rules (`_text`); the lines are assembled here, in
-    icalendar's order (its canonical order for VEVENT, then by name), and folded by `_fold`.
+    backfill. Values are still formatted by icalendar (vRecur, times, its parameter quoting);
+    TEXT is escaped by RFC 5545 (`_text`: as vText does, except that a typed backslash-N stays
+    text and control characters go) and GEO is plain decimal (`_geo`: vGeo may write an
+    exponent); the lines are assembled here, in icalendar's order (its canonical order for
+    VEVENT, then by name), and folded by `_fold`.
     """
     zone = event.timezone
-    language = _parameter("LANGUAGE", event.language) if event.language else ""
+    # A language stored before the text policy may hold a control character; no parameter may.
+    language = _parameter("LANGUAGE", _CONTROLS.sub("", event.language)) if event.language else ""
     title = (CANCELLED_PREFIX if event.status == "cancelled" else "") + event.title
     stamp = _utc(event.updated_at)
     lines = [
@@ -74,7 +78,7 @@ def render_event(event: Event | EventRow) -> bytes:
     lines.append(f"CREATED:{_utc(event.created_at)}")
     lines.append(f"DESCRIPTION{language}:{_text(_description(event))}")
     if event.latitude is not None and event.longitude is not None:
-        lines.append(f"GEO:{icalendar.vGeo((event.latitude, event.longitude)).to_ical()}")
+        lines.append(f"GEO:{_geo(event.latitude, event.longitude)}")
     lines.append(f"LAST-MODIFIED:{stamp}")
     place = ", ".join(p for p in (event.location_name, event.location_address) if p)
     if place:
@@ -86,20 +90,40 @@ def render_event(event: Event | EventRow) -> bytes:
 
 
 def _text(value: str) -> str:
-    """A TEXT value escaped as icalendar's vText escapes it, replacement for replacement.
+    """A TEXT value escaped by RFC 5545 (3.3.11), whatever the stored text holds.
 
-    icalendar 7 deprecates its escaping function for use outside the library; building a
-    vText (with its parameters object) for each value cost more than the rest of the line.
+    Backslash, semicolon and comma are escaped; every line break (CRLF, LF, a lone CR) becomes
+    the two characters backslash-n, so no stored CR can end a content line for a client that
+    splits lines on CR; other control characters, which TEXT may not hold, are dropped (text
+    stored before the text policy may have them). icalendar's vText is not used: it first
+    turns a typed backslash-N into a line break, so "C:\\Notes" lost its backslash (and
+    building a vText per value cost more than the rest of the line).
     """
+    value = _CONTROLS.sub("", value)
     return (
-        value.replace(r"\N", "\n")
-        .replace("\\", "\\\\")
+        value.replace("\\", "\\\\")
         .replace(";", r"\;")
         .replace(",", r"\,")
         .replace("\r\n", r"\n")
         .replace("\n", r"\n")
         .replace("\r", r"\n")
     )
+
+
+# What TEXT cannot hold (RFC 5545 3.3.11: no CONTROL but HTAB; CR and LF are escaped instead),
+# and the C1 controls, NEL among them, which some readers also take for a line break.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _geo(latitude: float, longitude: float) -> str:
+    """GEO's two FLOATs in plain decimal, to the six places RFC 5545 (3.8.1.6) asks receivers
+    to accept (about 10 cm): its FLOAT has no exponent form, which vGeo writes for 1e-05."""
+    return ";".join(_six_places(value) for value in (latitude, longitude))
+
+
+def _six_places(value: float) -> str:
+    text = f"{value:.6f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
 
 
 def _utc(moment: dt.datetime) -> str:
@@ -304,22 +328,30 @@ class CalendarInfo:
 def render_calendar(
     info: CalendarInfo, tzids: Iterable[str], blocks: Iterable[bytes], *, year: int
 ) -> bytes:
-    """A whole VCALENDAR: header, one VTIMEZONE per zone used, then the event blocks."""
-    header = icalendar.Calendar()
-    header.add("version", "2.0")
-    header.add("prodid", PRODID)
-    header.add("calscale", "GREGORIAN")
-    header.add("name", info.name)
-    header.add("x-wr-calname", info.name)
-    header.add("x-wr-caldesc", info.description)
-    # icalendar's refresh_interval helper omits the required VALUE=DURATION parameter.
-    header.add("refresh-interval", icalendar.vDuration(REFRESH), parameters={"VALUE": "DURATION"})
-    header.add("x-published-ttl", icalendar.vDuration(REFRESH))
-    header.add("source", info.source_url, parameters={"VALUE": "URI"})
-    opening = header.to_ical()
+    """A whole VCALENDAR: header, one VTIMEZONE per zone used, then the event blocks.
+
+    The header's lines are written here, in the order icalendar writes them, so that its
+    TEXT (a coalition's name, a campaign's title) is escaped like a VEVENT's: icalendar
+    writes NAME and the X-WR- properties as they come, so a line break in a name ended the
+    line (or failed), and a stored CR started a line of the organizer's choosing.
+    """
+    refresh = icalendar.vDuration(REFRESH).to_ical().decode()  # type: ignore[no-untyped-call]
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        f"PRODID:{PRODID}",
+        "CALSCALE:GREGORIAN",
+        f"X-WR-CALDESC:{_text(info.description)}",
+        f"NAME:{_text(info.name)}",
+        f"X-WR-CALNAME:{_text(info.name)}",
+        # icalendar's refresh_interval helper omits the required VALUE=DURATION parameter.
+        f"REFRESH-INTERVAL;VALUE=DURATION:{refresh}",
+        f"SOURCE;VALUE=URI:{info.source_url}",
+        f"X-PUBLISHED-TTL:{refresh}",
+    ]
     end = b"END:VCALENDAR" + CRLF
-    assert opening.endswith(end)
-    parts = [opening[: -len(end)]]
+    opening = b"".join([_fold(line) for line in lines])
+    parts = [opening]
     parts.extend(vtimezone(tzid, year) for tzid in sorted(set(tzids)))
     parts.extend(blocks)
     parts.append(end)

@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, current_app, has_request_context, render_tem
 from werkzeug.wrappers import Response as BaseResponse
 
 from federation import headers, i18n
+from federation import text as text_policy
 from federation.db import get_session
 from federation.models import Event
 from federation.recurrence import parse_series
@@ -201,7 +202,8 @@ def event_json_ld(event: Event, occurrence: service.Occurrence | None) -> dict[s
 def _filters_from_query() -> tuple[EventFilters, dict[str, str]]:
     """The home page's filters; unknown values simply match nothing."""
     chosen = {
-        name: value
+        # Text the policy refuses (a NUL: PostgreSQL cannot even compare it) names nothing.
+        name: value if text_policy.refusal(value) is None else "\ufffd"
         for name in ("city", "coalition", "campaign", "kind")
         if (value := request.args.get(name, "").strip())
     }

@@ -29,8 +29,8 @@ class EndorsementSchema(ResourceSchema):
 
 class CampaignSchema(SubscribeLinksMixin, ResourceSchema):
     title = text(300, required=True, min_length=1)
-    description = text(20000)
-    call_to_action = text(5000)
+    description = text(20000, multiline=True)
+    call_to_action = text(5000, multiline=True)
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True)
     coalition = String(

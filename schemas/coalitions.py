@@ -30,7 +30,7 @@ class CoalitionSchema(SubscribeLinksMixin, ResourceSchema):
     city = text(100, required=True, min_length=1)
     city_slug = String(required=True, validate=[validate.Length(min=2, max=64), SLUG])
     timezone = Timezone(required=True)
-    description = text(20000)
+    description = text(20000, multiline=True)
     website = url()
     member_organizations = fields.List(
         fields.Nested(MemberOrganizationSchema), validate=validate.Length(max=200)

@@ -10,13 +10,27 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from federation import text as text_policy
 from federation.recurrence import LATEST_START
 
+
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match.
+
+    marshmallow's Regexp uses re.match, and Python's `$` also matches before a final newline:
+    `^[a-z]+$` would let "x\n" through. The pattern keeps its `^...$` form for the OpenAPI
+    document (where `$` means the end), and is applied with fullmatch here.
+    """
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 SLUG_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
-SLUG = validate.Regexp(
-    rf"^{SLUG_PATTERN}$", error="Lowercase letters, digits and single hyphens only."
-)
-LANGUAGE = validate.Regexp(
+SLUG = FullMatch(rf"^{SLUG_PATTERN}$", error="Lowercase letters, digits and single hyphens only.")
+LANGUAGE = FullMatch(
     re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"),
     error="A language tag such as en, es or hmn.",
 )
@@ -28,17 +42,34 @@ LATEST = LATEST_START
 
 
 class String(fields.String):
-    """Text every database can store: no NUL character, no lone surrogate."""
+    """Text under the project's text policy (federation/text.py).
+
+    Single-line unless `multiline=True`, so a new field is safe by default: no control
+    character, no NUL, no lone surrogate; a multi-line one may also hold LF and TAB. A
+    required field must hold something visible.
+    """
+
+    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiline = multiline
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValidationError("Must be valid Unicode text.") from exc
+        problem = text_policy.refusal(text, multiline=self.multiline)
+        if problem is not None:
+            raise ValidationError(problem)
+        if self.required and text_policy.is_blank(text):
+            raise ValidationError("Must not be blank.")
         return text
+
+
+class URL(String, fields.URL):
+    """An absolute http(s) URL that is also single-line text under the policy.
+
+    marshmallow's own URL field is a plain String: on its own it let a NUL through."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(schemes={"http", "https"}, **kwargs)
 
 
 class AwareDateTime(fields.AwareDateTime):
@@ -89,21 +120,23 @@ class LocalDateTimeList(fields.List[Any]):
 
 
 def text(
-    max_length: int, *, required: bool = False, allow_none: bool = False, min_length: int = 0
+    max_length: int,
+    *,
+    required: bool = False,
+    allow_none: bool = False,
+    min_length: int = 0,
+    multiline: bool = False,
 ) -> String:
     return String(
         required=required,
         allow_none=allow_none,
+        multiline=multiline,
         validate=validate.Length(min=min_length, max=max_length),
     )
 
 
-def url(*, allow_none: bool = True) -> fields.URL:
-    return fields.URL(
-        schemes={"http", "https"},
-        allow_none=allow_none,
-        validate=validate.Length(max=2000),
-    )
+def url(*, allow_none: bool = True) -> URL:
+    return URL(allow_none=allow_none, validate=validate.Length(max=2000))
 
 
 class ResourceSchema(Schema):

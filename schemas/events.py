@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.common import (
     LANGUAGE,
     AwareDateTime,
+    FullMatch,
     LocalDateTime,
     LocalDateTimeList,
     PageArgsSchema,
@@ -20,7 +23,7 @@ from schemas.common import (
 )
 from schemas.vocabulary import EVENT_KINDS, EVENT_STATUSES
 
-TAG_PATTERN = validate.Regexp(r"^[\w-]+$", error="Letters, digits, - and _ only.")
+TAG_PATTERN = FullMatch(r"^[\w-]+$", error="Letters, digits, - and _ only.")
 TAG = String(validate=[validate.Length(min=1, max=40), TAG_PATTERN])
 
 
@@ -30,10 +33,19 @@ class LocationSchema(Schema):
     latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
     longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
 
+    @validates_schema
+    def _coordinates_come_in_pairs(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        # A point needs both; one alone would be dropped from GEO and the map link silently.
+        latitude, longitude = data.get("latitude"), data.get("longitude")
+        if (latitude is None) != (longitude is None):
+            missing = "longitude" if longitude is None else "latitude"
+            present = "latitude" if missing == "longitude" else "longitude"
+            raise ValidationError({missing: [f"Required with {present}."]})
+
 
 class EventSchema(ResourceSchema):
     title = text(500, required=True, min_length=1)
-    description = text(20000)
+    description = text(20000, multiline=True)
     starts_at = LocalDateTime(required=True)
     ends_at = LocalDateTime(required=True)
     timezone = Timezone(metadata={"description": "IANA zone; defaults to the coalition's."})

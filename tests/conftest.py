@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
@@ -110,6 +112,29 @@ def app(database_url: str, engine: Engine) -> Iterator[Flask]:
     outer.rollback()
     connection.close()
     get_database(app).engine.dispose()
+
+
+@dataclass(frozen=True)
+class Served:
+    """An instance served by real gunicorn: its base URL and an instance-admin token."""
+
+    base: str
+    token: str
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return bearer(self.token)
+
+
+@pytest.fixture(scope="module")
+def served(fresh_database_url: Callable[[], str]) -> Iterator[Served]:
+    """gunicorn (one worker) on a migrated database of its own, for the module's tests:
+    what only a real server shows (chunked bodies, headers on the wire)."""
+    env = servers.environment(fresh_database_url(), "http://127.0.0.1:5000")
+    assert servers.flask(env, "db", "upgrade").returncode == 0
+    token = servers.flask(env, "create-admin-token").stdout.strip()
+    with servers.gunicorn(env, servers.free_port(), workers=1) as base:
+        yield Served(base, token)
 
 
 @pytest.fixture

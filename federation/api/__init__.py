@@ -70,8 +70,20 @@ def init_app(app: Flask) -> FederationApi:
         # Refuse a declared-oversized body before authentication or parsing look at it, so the
         # client learns the real problem (413) even without a token.
         limit = request.max_content_length
-        if limit is not None and (request.content_length or 0) > limit:
+        if limit is None:
+            return
+        if (request.content_length or 0) > limit:
             raise RequestEntityTooLarge()
+        if (
+            request.content_length is None
+            and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        ):
+            # A chunked body declares no length. Werkzeug stops reading it at the limit and
+            # hands back the first `limit` bytes as if that were all, which then fail to parse
+            # (a 400 that hides the real problem): read it now, and look one byte past it.
+            body = request.get_data(cache=True)
+            if len(body) >= limit and request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
 
     @app.before_request
     def _public_base_url() -> None:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import request
-from flask_smorest import Blueprint
 from flask_smorest.error_handler import ErrorSchema
 
+from federation.api.parsing import Blueprint
 from federation.db import get_session
 from federation.services.auth import Actor, authenticate
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from federation.api.parsing import Blueprint
 from federation.db import get_session
 from federation.services import cities as service
 from schemas.cities import CityListSchema, CitySchema

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from federation.api.auth import authenticated
+from federation.api.parsing import Blueprint
 from federation.db import get_session
 from federation.models import ApiToken, Coalition, Event
 from federation.services import auth as auth_service

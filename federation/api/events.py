@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from federation.api.auth import authenticated
+from federation.api.parsing import Blueprint
 from federation.db import get_session
 from federation.models import Event
 from federation.services import events as service

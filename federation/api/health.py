@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from federation.api.parsing import Blueprint
 from federation.db import get_session
 from schemas.tokens import HealthSchema
 

@@ -9,6 +9,7 @@ import threading
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,10 +44,11 @@ class RenderedFeed:
 
 
 def all_feed(filters: EventFilters, instance_name: str) -> FeedSpec:
-    parts = [
-        f"{name}={value}" for name, value in sorted(vars(filters).items()) if value is not None
+    # Encoded: the path ends up in the feed's SOURCE, a URI.
+    pairs = [
+        (name, str(value)) for name, value in sorted(vars(filters).items()) if value is not None
     ]
-    query = "?" + "&".join(parts) if parts else ""
+    query = "?" + urlencode(pairs) if pairs else ""
     return FeedSpec(
         key="all" + query,
         filters=filters,

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from federation import text as text_policy
 from federation.services.errors import InvalidInput
 
 DEFAULT_LIMIT = 50
@@ -53,7 +54,9 @@ def text_key(column: InstrumentedAttribute[Any]) -> SortKey:
 
 
 def _text_value(value: str) -> str:
-    if not isinstance(value, str) or "\x00" in value:
+    # A cursor is the client's text: it must not bring into SQL what the API's fields refuse
+    # (a NUL, a lone surrogate from a "\ud800" escape).
+    if not isinstance(value, str) or text_policy.refusal(value) is not None:
         raise ValueError("not a text key")
     return value
 
