@@ -16,11 +16,12 @@ from federation import headers, i18n
 from federation import text as text_policy
 from federation.db import get_session
 from federation.models import Event
-from federation.recurrence import parse_series
+from federation.recurrence import RecurrenceError
 from federation.services import campaigns as campaign_service
 from federation.services import cities as city_service
 from federation.services import coalitions as coalition_service
 from federation.services import events as event_service
+from federation.services import occurrences
 from federation.services import pages as service
 from federation.services.errors import DomainError, Gone
 from federation.services.events import EventFilters
@@ -130,15 +131,14 @@ def repeat_text(lang: str, event: Event) -> str | None:
              "YEARLY": "every year"}.get(parts.get("FREQ", ""))  # fmt: skip
     if every is None or "INTERVAL" in parts or any(p.startswith("BY") for p in parts):
         return i18n.translate(lang, "Repeats")
+    series = occurrences.series_of(event)
+    if series is None:  # a rule stored by an older release that this one refuses
+        return i18n.translate(lang, "Repeats")
     text = i18n.translate(lang, every)
-    series = parse_series(
-        event.rrule,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        timezone=event.timezone,
-        all_day=event.all_day,
-    )
-    last_end = series.last_end(event.exdates)
+    try:
+        last_end = series.last_end(event.exdates)
+    except RecurrenceError:  # more occurrences than a series may have now: an older release's
+        return i18n.translate(lang, "Repeats")
     if last_end is not None:
         last_day = (last_end - dt.timedelta(seconds=1)).astimezone(series.zone).date()
         text += f" {i18n.translate(lang, 'until')} {i18n.format_day(lang, last_day)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class Series:
     interval: int
     wkst: int
     counted: bool
-    explicit: rrule  # the rule with every default part written out (see the class docstring)
+    explicit_text: str  # the rule with every default part written out (the class docstring)
     per_day: int  # the most occurrences one day can hold
 
     def _local(self, moment: dt.datetime) -> dt.datetime:
@@ -77,7 +78,14 @@ class Series:
         if begin is None:
             return self.rule
         # Every part is explicit, so none is derived again from the new start.
-        return self.explicit.replace(dtstart=begin)
+        return self._explicit.replace(dtstart=begin)
+
+    @functools.cached_property
+    def _explicit(self) -> rrule:
+        # Parsed when first needed: most series are only ever read near their start.
+        rule = rrulestr(self.explicit_text, dtstart=self.start, forceset=False, unfold=False)
+        assert isinstance(rule, rrule)  # the same parts as the rule parse_series accepted
+        return rule
 
     def contains(self, moment: dt.datetime) -> bool:
         local = self._local(moment)
@@ -262,7 +270,17 @@ def _filters_admit(parts: dict[str, str], start: dt.datetime) -> bool:
 def parse_series(
     value: str, *, starts_at: dt.datetime, ends_at: dt.datetime, timezone: str, all_day: bool
 ) -> Series:
-    """Validate an RRULE value (without the "RRULE:" prefix) against the event's first start."""
+    """Validate an RRULE value (without the "RRULE:" prefix) against the event's first start.
+
+    Remembered (a Series is immutable): validating a write, indexing it and showing it parse
+    the same rule, and a page shows the same few series again and again."""
+    return _parse_series(value, starts_at, ends_at, timezone, all_day)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_series(
+    value: str, starts_at: dt.datetime, ends_at: dt.datetime, timezone: str, all_day: bool
+) -> Series:
     text = value.strip().upper()
     if not _RULE_CHARS.match(text):
         raise RecurrenceError(
@@ -306,13 +324,6 @@ def parse_series(
             f"the rule yields {per_day} occurrences a day (BYHOUR x BYMINUTE x BYSECOND); "
             f"at most {MAX_PER_DAY}"
         )
-    try:
-        explicit = rrulestr(
-            _explicit(parts, series_start), dtstart=series_start, forceset=False, unfold=False
-        )
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        raise RecurrenceError(f"not a valid RRULE: {exc}") from exc
-    assert isinstance(explicit, rrule)
     series = Series(
         rule=rule,
         zone=zone,
@@ -324,7 +335,7 @@ def parse_series(
         interval=int(parts.get("INTERVAL", "1")),
         wkst=_WEEKDAYS.index(parts.get("WKST", "MO")),
         counted="COUNT" in parts,
-        explicit=explicit,
+        explicit_text=_explicit(parts, series_start),
         per_day=per_day,
     )
     # RFC 5545 leaves a series whose DTSTART is not itself an occurrence undefined, and

@@ -130,7 +130,7 @@ def _check(
             exdates=exdates,
             series_ends_at=series_ends_at,
         )
-        too_large = occurrences.index_size_error(schedule, now=utcnow())
+        too_large = occurrences.index_size_error(schedule, now=utcnow(), series=series)
         if too_large:
             errors.setdefault("rrule" if state["rrule"] else "ends_at", []).append(too_large)
     if errors:

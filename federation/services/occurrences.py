@@ -24,7 +24,6 @@ occurrences are written, at write and ingest time, as rows of `event_occurrences
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -124,18 +123,13 @@ def series_of(event: Indexable) -> Series | None:
     never an error, never a long expansion)."""
     if not event.rrule:
         return None
-    return _series(event.rrule, event.starts_at, event.ends_at, event.timezone, event.all_day)
-
-
-@functools.lru_cache(maxsize=1024)
-def _series(
-    rule: str, starts_at: dt.datetime, ends_at: dt.datetime, zone: str, all_day: bool
-) -> Series | None:
-    # Cached: a page shows the same few series again and again, and parsing one costs more
-    # than expanding it near a window.
     try:
         return parse_series(
-            rule, starts_at=starts_at, ends_at=ends_at, timezone=zone, all_day=all_day
+            event.rrule,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            timezone=event.timezone,
+            all_day=event.all_day,
         )
     except RecurrenceError:
         return None
@@ -209,11 +203,13 @@ def index_entries(
     return IndexEntries(rows, indexed_from=start, indexed_until=reach, complete=True)
 
 
-def index_size_error(event: Indexable, *, now: dt.datetime) -> str | None:
+def index_size_error(
+    event: Indexable, *, now: dt.datetime, series: Series | None = None
+) -> str | None:
     """Why the action cannot be indexed whole over its span, or None: a bound on what one
-    write may cost every later query."""
+    write may cost every later query. `series`: the action's, if the caller has it."""
     rows_each = -(-(event.ends_at - event.starts_at) // SEGMENT)
-    series = series_of(event)
+    series = series or series_of(event)
     if series is not None:
         # Most series are far from the bound: count them only when a day-by-day bound says
         # they might reach it.

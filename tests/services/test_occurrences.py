@@ -275,27 +275,34 @@ def test_what_an_action_would_cost_the_index_is_bounded(
     assert accepted.status_code == 201, accepted.json
 
 
+FLOOD = (
+    "FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24)))
+    + ";BYMINUTE=" + ",".join(map(str, range(60)))
+    + ";BYSECOND=" + ",".join(map(str, range(60)))
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("stored", [FLOOD, "FREQ=DAILY;COUNT=20000"], ids=["flood", "count"])
 def test_a_rule_stored_by_an_older_release_is_shown_once_and_never_expanded(
-    app: Flask, client: FlaskClient, mpls: Any, make_event: Callable[..., dict[str, Any]]
+    app: Flask,
+    client: FlaskClient,
+    mpls: Any,
+    make_event: Callable[..., dict[str, Any]],
+    stored: str,
 ):
-    """Every second of every day since 2000, written before rules were bounded: listings and
-    pages answer, showing it at its first start only."""
+    """Every second of every day since 2000 (or more nights than a series may have), written
+    before rules were bounded: listings and pages answer, showing it at its first start only."""
     event = make_event(
         title="Old junk",
         **{"starts_at": "2000-01-01T00:00:00-06:00", "ends_at": "2000-01-01T01:00:00-06:00"},
     )
-    flood = (
-        "FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24)))
-        + ";BYMINUTE=" + ",".join(map(str, range(60)))
-        + ";BYSECOND=" + ",".join(map(str, range(60)))
-    )  # fmt: skip
     with app.app_context():
         session = get_session()
         session.execute(delete(Occurrence).where(Occurrence.event_id == uuid.UUID(event["id"])))
         session.execute(
             update(Event)
             .where(Event.id == uuid.UUID(event["id"]))
-            .values(rrule=flood, series_ends_at=None, indexed_until=None)
+            .values(rrule=stored, series_ends_at=None, indexed_until=None)
         )
         session.commit()
 
