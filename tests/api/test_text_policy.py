@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from marshmallow import ValidationError
 from werkzeug.test import TestResponse
 
+from federation import text as text_policy
 from schemas.common import LANGUAGE, SLUG
 from schemas.events import TAG_PATTERN
 
@@ -277,3 +278,14 @@ def test_query_arguments_are_single_line_text(
     for char in ["\x00", "\n", "\r", "\t", "\x1b", "\x85", "\u2028"]:
         response = client.get(url, query_string={name: f"minneapolis{char}"})
         field_errors(response, (name,), location="query")
+
+
+def test_every_character_the_policy_refuses_is_one_python_calls_unprintable():
+    """text.refusal lets printable text through without looking further: that is only right
+    while the policy refuses no printable character. Beside an allowed unprintable character
+    (a zero-width joiner; LF in multi-line text) every printable one goes the long way."""
+    for code in range(0x110000):
+        char = chr(code)
+        if char.isprintable():
+            assert text_policy.refusal(f"\u200d{char}") is None, hex(code)
+            assert text_policy.refusal(f"\n{char}", multiline=True) is None, hex(code)
