@@ -32,7 +32,6 @@ _TO_INDEX_KEY = "federation.changes.to_index"
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     touched = False
     to_index: list[Event] = []
-    session.info[_TO_INDEX_KEY] = to_index
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, Event):
             _prepare_defaults(obj)
@@ -43,6 +42,10 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     touched = touched or any(isinstance(obj, _PUBLISHED) for obj in session.deleted)
     if touched:
         note_feed_change(session)
+    # The span each action's index covers goes into its own INSERT or UPDATE; the rows, which
+    # refer to the actions, after the flush has written them.
+    rows = occurrences.index_new(to_index, now=utcnow())
+    session.info[_TO_INDEX_KEY] = ([obj.id for obj in to_index], rows)
 
 
 def _rescheduled(obj: Event) -> bool:
@@ -51,10 +54,9 @@ def _rescheduled(obj: Event) -> bool:
 
 
 def _after_flush(session: Session, _context: Any) -> None:
-    # The rows refer to the events, which exist only now.
-    to_index: list[Event] = session.info.pop(_TO_INDEX_KEY, [])
-    live = [obj for obj in to_index if not inspect(obj).was_deleted]
-    occurrences.reindex(session, list({id(obj): obj for obj in live}.values()), now=utcnow())
+    event_ids, rows = session.info.pop(_TO_INDEX_KEY, ([], []))
+    if event_ids:
+        occurrences.replace_rows(session, event_ids, rows)
 
 
 def note_feed_change(session: Session) -> None:

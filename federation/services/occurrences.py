@@ -251,32 +251,25 @@ def _record(
                 set_committed_value(event, "indexed_until", until)
 
 
-def reindex(session: Session, events: Sequence[Event], *, now: dt.datetime) -> None:
-    """Replace the index rows of `events` (already in the database). Runs inside flushes."""
-    if not events:
-        return
-    ids = [event.id for event in events]
-    for offset in range(0, len(ids), _CHUNK):
-        chunk = ids[offset : offset + _CHUNK]
-        session.execute(delete(_OCCURRENCES).where(_OCCURRENCES.c.event_id.in_(chunk)))
-    rows: list[dict[str, Any]] = []
-    spans: dict[tuple[dt.datetime | None, dt.datetime], list[Any]] = {}
-    for event in events:
-        entries = index_entries(event, now=now)
-        rows += entries.rows
-        spans.setdefault((entries.indexed_from, entries.indexed_until), []).append(event)
-    insert_rows(session, _OCCURRENCES, rows)
-    _record(session, spans)
-
-
-def index_new(rows: Sequence[EventRow], *, now: dt.datetime) -> list[dict[str, Any]]:
-    """The index rows of actions about to be inserted in bulk; sets the span of each."""
+def index_new(events: Sequence[Event | EventRow], *, now: dt.datetime) -> list[dict[str, Any]]:
+    """The index rows of actions about to be written (inserted, or updated with a new
+    schedule), setting on each the span the rows cover, so the write itself records it."""
     entries: list[dict[str, Any]] = []
-    for row in rows:
-        indexed = index_entries(row, now=now)
-        row.indexed_from, row.indexed_until = indexed.indexed_from, indexed.indexed_until
+    for event in events:
+        indexed = index_entries(event, now=now)
+        event.indexed_from, event.indexed_until = indexed.indexed_from, indexed.indexed_until
         entries += indexed.rows
     return entries
+
+
+def replace_rows(
+    session: Session, event_ids: Sequence[uuid.UUID], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Put `rows` in place of the index rows of `event_ids` (which must exist by now)."""
+    for offset in range(0, len(event_ids), _CHUNK):
+        chunk = event_ids[offset : offset + _CHUNK]
+        session.execute(delete(_OCCURRENCES).where(_OCCURRENCES.c.event_id.in_(chunk)))
+    insert_rows(session, _OCCURRENCES, rows)
 
 
 def extend_index(session: Session, *, now: dt.datetime | None = None, batch: int = 200) -> int:
